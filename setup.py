@@ -1,0 +1,17 @@
+from configparser import ConfigParser
+import setuptools
+
+cfg = ConfigParser(delimiters=['='])
+cfg.read('settings.ini', encoding='utf-8')
+cfg = cfg['DEFAULT']
+requirements = cfg.get('requirements', '').split()
+dev_requirements = cfg.get('dev_requirements', '').replace(', ', ',').split()
+setuptools.setup(
+    name=cfg['lib_name'], version=cfg['version'], description=cfg['description'],
+    author=cfg['author'], license='Apache-2.0', python_requires=f">={cfg['min_python']}",
+    packages=setuptools.find_packages(include=[cfg['lib_path'], cfg['lib_path'] + '.*']),
+    install_requires=requirements, extras_require={'dev': dev_requirements},
+    entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
+                  'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
+    long_description=open('README.md', encoding='utf-8').read() if __import__('os').path.exists('README.md') else '',
+    long_description_content_type='text/markdown', zip_safe=False)

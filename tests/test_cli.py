@@ -1,0 +1,30 @@
+import json, subprocess, sys
+from pathlib import Path
+import pytest
+from resnet_fast.cli import main
+
+@pytest.mark.parametrize('flags, message', [
+    (['--lr-mult', '-1'], 'lr_mult=-1.0'), (['--batch-size', '0'], 'batch_size=0'),
+    (['--train-size', '1000', '--batch-size', '1001'], 'batch_size=1001'), (['--model', 'resnet50'], "model='resnet50'"),
+    (['--train-size', '60000'], 'train_size=60000'), (['--device', 'gpu0'], "device='gpu0'")])
+def test_bad_flags_fail_fast(flags, message, capsys):
+    assert main(['train', *flags]) == 2
+    err = capsys.readouterr().err
+    assert 'error' in err and message in err
+
+def test_help_explains_every_flag():
+    out = subprocess.run([Path(sys.executable).parent / 'resnet-fast', 'train', '--help'], capture_output=True, text=True).stdout
+    for flag in ['--model', '--width', '--epochs', '--batch-size', '--lr-mult', '--train-size', '--augment', '--seed',
+                 '--device', '--precision', '--data-dir', '--out', '--checkpoint']:
+        assert flag in out
+
+def test_train_writes_result_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / 'run.json'
+    args = ['train', '--width', '0.125', '--epochs', '1', '--train-size', '1000', '--batch-size', '200', '--out', str(out), '--no-progress']
+    assert main(args) == 0
+    result = json.loads(out.read_text())
+    assert result['settings']['train_size'] == 1000 and len(result['rows']) == 1
+    assert 'test acc' in capsys.readouterr().out
+    before = out.read_text()
+    assert main(args) == 2 and 'already exists' in capsys.readouterr().err
+    assert out.read_text() == before
