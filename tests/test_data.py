@@ -117,3 +117,23 @@ def test_batches_cover_the_test_set(cifar):
     tb = evaluation_batches(cifar, 3000)
     assert len(tb) == 4 and sum(len(y) for _, y in tb) == 10_000
     with pytest.raises(ValueError, match='batch_size=0'): Batches(cifar.test_images, cifar.test_labels, 0)
+
+def test_download_when_the_directory_is_empty(cifar, tmp_path, monkeypatch):
+    "With neither format present, torchvision's CIFAR10(download=True) is called and its folder is loaded."
+    import torchvision.datasets
+    calls = []
+    class FakeCIFAR10:  # stands in for the network download: writes the standard folder from the real arrays
+        def __init__(self, root, train, download):
+            calls.append((root, train, download))
+            if not (tmp_path / 'cifar-10-batches-py').exists(): _write_pickles(cifar, tmp_path)
+    monkeypatch.setattr(torchvision.datasets, 'CIFAR10', FakeCIFAR10)
+    got = load_cifar10(tmp_path)
+    assert calls == [(str(tmp_path), True, True), (str(tmp_path), False, True)]
+    assert torch.equal(got.test_images, cifar.test_images)
+
+def test_failed_download_names_the_directory_and_the_fix(tmp_path, monkeypatch):
+    import torchvision.datasets
+    def offline(*args, **kwargs): raise OSError('network is unreachable')
+    monkeypatch.setattr(torchvision.datasets, 'CIFAR10', offline)
+    with pytest.raises(DataError, match=r'no CIFAR-10 here.*download failed \(OSError: network is unreachable\).*RESNET_FAST_DATA'):
+        load_cifar10(tmp_path / 'new')

@@ -63,6 +63,13 @@ def test_sweep_all_smoke_runs_resumes_and_collects(tmp_path):
     done = tmp_path / 'smoke' / 'forgetting' / 'lr_mult=4_seed=0.json'; before = done.read_text()
     assert sweep('all', 'smoke', tmp_path, progress=False) == dict(done=0, skipped=8, failed=0)
     assert done.read_text() == before
+    # the results notebook draws its figures from what the sweep collected
+    res = subprocess.run(PAPERMILL + ['nbs/06_results.ipynb', str(tmp_path / 'results.ipynb'), '-r', 'preset', 'smoke',
+                                      '-r', 'results_dir', str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    outputs = json.loads((tmp_path / 'results.ipynb').read_text())['cells']
+    images = [o for c in outputs for o in c.get('outputs', []) if 'image/png' in o.get('data', {})]
+    assert len(images) >= 2
 
 def test_sweep_survives_a_failing_combination_and_retries_it(tmp_path):
     nbs = tmp_path / 'nbs'; nbs.mkdir()
