@@ -15,10 +15,11 @@ def render(nb_path=REPO / 'nbs' / 'index.ipynb') -> str:
         lines = src.splitlines()
         directives = [l for l in lines if l.startswith('#|')]
         if any(d.replace(' ', '') in ('#|hide', '#|exec_doc') for d in directives): continue
+        echo = not any(d.replace(' ', '') == '#|echo:false' for d in directives)
         body = '\n'.join(l for l in lines if not l.startswith('#|')).strip()
         if cell['cell_type'] == 'markdown': parts.append(body)
         elif cell['cell_type'] == 'code' and body:
-            parts.append(f'```python\n{body}\n```')
+            if echo: parts.append(f'```python\n{body}\n```')
             text = ''.join(''.join(o.get('text', '')) if o['output_type'] == 'stream' else ''.join(o.get('data', {}).get('text/plain', ''))
                            for o in cell.get('outputs', []))
             if text.strip(): parts.append(f'```\n{text.rstrip()}\n```')
