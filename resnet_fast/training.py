@@ -102,6 +102,7 @@ class TrainLog:
     rows:list = field(default_factory=list)
     diverged:bool = False
     diverged_at:float|None = None  # Fractional epoch of the first non-finite loss
+    resumed_from_epoch:int|None = None  # Epoch of the checkpoint this run resumed from, if any
 
 def train(model:nn.Module, train_batches:Batches, test_batches:Batches,
           lr_schedule, # Per-example learning rate as a function of the fractional epoch
@@ -115,14 +116,23 @@ def train(model:nn.Module, train_batches:Batches, test_batches:Batches,
     optimizer = make_optimizer(model, batch_size, weight_decay, momentum)
     scaler = torch.amp.GradScaler('cuda') if precision == 'fp16' else None
     log, start_epoch = TrainLog(), 0
+    run_shape = dict(batch_size=batch_size, steps_per_epoch=steps, seed=train_batches.seed,
+                     schedule=[getattr(lr_schedule, 'knots', None), getattr(lr_schedule, 'values', None)])
     if checkpoint is not None and Path(checkpoint).exists():
         state = torch.load(checkpoint, map_location=device, weights_only=False)
+        saved = state.get('run_shape', run_shape)
+        if saved != run_shape:
+            diff = {k: (saved.get(k), v) for k, v in run_shape.items() if saved.get(k) != v}
+            raise ValueError(f'checkpoint {checkpoint} belongs to a different run (saved vs now: {diff}); '
+                             'use another --checkpoint path or delete it to start afresh.')
         model.load_state_dict(state['model']); optimizer.load_state_dict(state['optimizer'])
-        log, start_epoch = TrainLog(state['rows']), state['epoch']
+        log, start_epoch = TrainLog(state['rows'], resumed_from_epoch=state['epoch']), state['epoch']
         if progress: print(f'resuming from {checkpoint} after epoch {start_epoch}')
     train_batches.epoch = start_epoch
     total_time = log.rows[-1]['total_time'] if log.rows else 0.0
-    if progress: print(format_header()); [print(format_row(r)) for r in log.rows]
+    if progress:
+        print(format_header())
+        for row in log.rows: print(format_row(row))
     for epoch in range(start_epoch, epochs):
         model.train()
         loss_sum = torch.zeros((), device=device); correct = torch.zeros((), device=device, dtype=torch.long); seen = 0
@@ -154,7 +164,7 @@ def train(model:nn.Module, train_batches:Batches, test_batches:Batches,
             break
         if checkpoint is not None:
             tmp = Path(f'{checkpoint}.tmp')
-            torch.save(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), rows=log.rows, epoch=epoch + 1), tmp)
+            torch.save(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), rows=log.rows, epoch=epoch + 1, run_shape=run_shape), tmp)
             os.replace(tmp, checkpoint)
     return log
 
@@ -177,6 +187,7 @@ class RunResult:
     wall_time:float
     data_load_time:float
     started:str
+    resumed_from_epoch:int|None = None  # The rows before this epoch were trained by an earlier process (wall_time excludes them)
 
     def to_json(self)->str: return json.dumps(asdict(self), indent=1)
 
@@ -252,5 +263,5 @@ def run(model:str='resnet9', # Network: 'resnet9' (part 4) or 'resnet18' (parts 
                     schedule=dict(knots=schedule.knots, values=schedule.values), data_source=data.source)
     final = {k: last[k] for k in ('train_loss', 'train_acc', 'test_loss', 'test_acc')} | dict(train_time=last['total_time'], epochs_run=last['epoch'])
     result = RunResult(settings, hardware(dev), log.rows, log.diverged, log.diverged_at, final, time_to_accuracy(log.rows),
-                       time.perf_counter() - t0, data_load_time, started)
+                       time.perf_counter() - t0, data_load_time, started, log.resumed_from_epoch)
     return (result, net, train_b) if return_model else result

@@ -67,6 +67,9 @@ def test_checkpoint_resume_continues_the_run(cifar, tmp_path):
     resumed = run(epochs=2, checkpoint=ckpt, **kw)
     assert len(resumed.rows) == 2 and resumed.rows[0]['train_loss'] == pytest.approx(full.rows[0]['train_loss'], rel=1e-5)
     assert resumed.rows[1]['train_loss'] == pytest.approx(full.rows[1]['train_loss'], rel=1e-5)
+    assert resumed.resumed_from_epoch == 1 and full.resumed_from_epoch is None
+    # a checkpoint of another run is refused, not silently continued
+    with pytest.raises(ValueError, match='belongs to a different run.*seed'): run(epochs=2, checkpoint=ckpt, **{**kw, 'seed': 3})
 
 def full_schedule():
     from resnet_fast.schedule import recipe_schedule
