@@ -47,7 +47,7 @@ PRESETS = {
     'paper': Preset('paper', width=1.0, epochs=35, forgetting_warmup=5, forgetting_constant=25, forgetting_replay=5, seeds=5,
                     purpose="the article's exact settings; for a GPU"),
     'cpu': Preset('cpu', width=0.125, epochs=4, forgetting_warmup=2, forgetting_constant=8, forgetting_replay=3, seeds=3,
-                  purpose='the same protocol shape, scaled to finish on a 2-core CPU in about two hours'),
+                  purpose='the same protocol shape on a network 1/8 as wide and fewer epochs, sized for a 2-core CPU'),
     'smoke': Preset('smoke', width=0.0625, epochs=1, forgetting_warmup=1, forgetting_constant=1, forgetting_replay=2, seeds=1,
                     lr_factors=(1, 16), train_sizes=(1_000,), batch_sizes=(128, 256), train_size=2_000,
                     purpose='seconds, for tests and CI only; never shown as a result'),
