@@ -1,0 +1,506 @@
+"""Build the documentation site: nbs/*.ipynb (nbdev conventions) + results pages -> static HTML (Sphinx + MyST-NB).
+
+    python tools/build_docs.py [--out _site] [--proc _proc] [--results results] [--nbs nbs]
+
+1. Every notebook of nbs/ is preprocessed into PROC/: `#| hide` cells, raw front matter and the
+   `nbdev.nbdev_export()` cells are dropped, `#|` directive lines are stripped from shown code, and after
+   every exported cell a markdown cell documents its public functions and classes (signature, docstring,
+   nbdev's per-parameter comments) as imported from `resnet_fast.<default_exp>`.
+2. The "Results" pages are generated from the committed files under results/ only: nothing is re-run and
+   no number is typed in here.
+3. Sphinx builds PROC/ into OUT/ with MyST-NB (stored outputs, never executed), `-W --keep-going -n`:
+   any warning (broken cross-reference, missing image, ...) fails the build.
+"""
+from __future__ import annotations
+import argparse, ast, copy, csv, glob, importlib, inspect, json, re, shutil, statistics, subprocess, sys, time
+from dataclasses import is_dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NBS = REPO / 'nbs'
+LIB = REPO / 'resnet_fast'
+
+# ---------------------------------------------------------------------------------------------------------
+# Notebook preprocessing
+# ---------------------------------------------------------------------------------------------------------
+DIRECTIVE = re.compile(r'^\s*#\s?\|\s*(.*)$')
+
+def directives(src:str) -> dict:
+    "nbdev directives (`#| name args`) of the leading comment lines of a cell, as {name: args}."
+    out = {}
+    for line in src.splitlines():
+        if not line.strip(): continue
+        m = DIRECTIVE.match(line)
+        if not m:
+            if line.lstrip().startswith('#'): continue  # ordinary comments may precede directives
+            break
+        body = m.group(1).strip()
+        name, _, args = body.partition(' ')
+        name = name.rstrip(':')
+        out[name] = args.strip()
+    return out
+
+def strip_directives(src:str) -> str:
+    return '\n'.join(l for l in src.splitlines() if not DIRECTIVE.match(l)).strip('\n')
+
+def exported_cells(nb_name:str) -> dict:
+    "Cell indices of `nb_name` that nbdev exported, from the `# %% ../nbs/NB IDX` markers of resnet_fast/*.py."
+    out = {}
+    for py in sorted(LIB.glob('*.py')):
+        for m in re.finditer(rf'^# %% \.\./nbs/{re.escape(nb_name)} (\d+)\s*$', py.read_text(), re.M):
+            out[int(m.group(1))] = py.stem
+    return out
+
+def _esc(s) -> str:
+    return str(s).replace('|', '\\|').replace('\n', ' ')
+
+def _anno(a) -> str:
+    if a is inspect.Parameter.empty or a is None: return ''
+    if isinstance(a, str): return a
+    return getattr(a, '__name__', None) or repr(a).replace('typing.', '')
+
+def _signature(name:str, obj) -> str | None:
+    try: sig = inspect.signature(obj)
+    except (TypeError, ValueError): return None
+    params = []
+    for p in sig.parameters.values():
+        star = '*' if p.kind is p.VAR_POSITIONAL else '**' if p.kind is p.VAR_KEYWORD else ''
+        text = star + p.name + (f':{_anno(p.annotation)}' if p.annotation is not p.empty else '')
+        if p.default is not p.empty: text += f'={p.default!r}'
+        params.append(text)
+    ret = '' if sig.return_annotation is inspect.Signature.empty else f'->{_anno(sig.return_annotation)}'
+    one = f'{name}({", ".join(params)}){ret}'
+    if len(one) <= 90 or not params: return one
+    return f'{name}(\n' + ''.join(f'    {p},\n' for p in params) + f'){ret}'
+
+def _own_init(cls) -> bool:
+    return is_dataclass(cls) or any('__init__' in vars(k) for k in cls.__mro__[:-1] if k.__module__ == cls.__module__)
+
+def api_markdown(obj, name:str, level:int, module:str) -> str:
+    "Markdown API docs of one function or class: heading, signature, docstring, parameter table."
+    from fastcore.docments import docments
+    kind = 'dataclass' if inspect.isclass(obj) and is_dataclass(obj) else 'class' if inspect.isclass(obj) else 'function'
+    parts = [f'(api-{module}-{name})=', f'{"#" * level} `{name}`', '']
+    sig = None
+    if inspect.isclass(obj):
+        bases = ', '.join(b.__name__ for b in obj.__bases__ if b is not object)
+        head = f'class {name}({bases})' if bases else f'class {name}'
+        sig = _signature(name, obj) if _own_init(obj) else None
+        code = sig or head
+    else:
+        sig = _signature(name, obj)
+        code = sig or name
+    parts += [f'*{kind} in `resnet_fast.{module}`*', '', '```python', code, '```', '']
+    doc = inspect.getdoc(obj)
+    if doc: parts += [doc, '']
+    if sig:
+        try: docs = docments(obj, full=True, returns=True)
+        except Exception: docs = {}
+        rows = []
+        for pname, d in docs.items():
+            d = dict(d)
+            default = d.get('default', inspect.Parameter.empty)
+            default = '' if default is inspect.Parameter.empty else f'`{default!r}`'
+            label = '**returns**' if pname == 'return' else f'`{pname}`'
+            anno = _anno(d.get('anno', inspect.Parameter.empty))
+            if pname == 'return' and not anno and not d.get('docment'): continue
+            rows.append(f'| {label} | {_esc(anno)} | {_esc(default)} | {_esc(d.get("docment") or "")} |')
+        if rows: parts += ['| parameter | type | default | details |', '| --- | --- | --- | --- |', *rows, '']
+    return '\n'.join(parts)
+
+def public_names(src:str) -> list[str]:
+    try: tree = ast.parse(src)
+    except SyntaxError: return []
+    return [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and not n.name.startswith('_')]
+
+def md_cell(text:str) -> dict:
+    return dict(cell_type='markdown', metadata={}, source=text)
+
+def preprocess(nb_path:Path, extra_md:str = '') -> dict:
+    "The notebook with nbdev conventions applied, ready for MyST-NB."
+    nb = json.loads(nb_path.read_text())
+    exported = exported_cells(nb_path.name)
+    default_exp = next((directives(''.join(c['source'])).get('default_exp') for c in nb['cells']
+                        if c['cell_type'] == 'code' and 'default_exp' in directives(''.join(c['source']))), None)
+    cells, level = [], 1
+    for idx, cell in enumerate(nb['cells']):
+        src = ''.join(cell['source'])
+        if cell['cell_type'] == 'raw':
+            if src.lstrip().startswith('---'): continue  # front matter
+            cells.append(cell); continue
+        if cell['cell_type'] == 'markdown':
+            for m in re.finditer(r'^(#{1,6})\s', src, re.M): level = len(m.group(1))
+            cells.append(dict(cell, source=src)); continue
+        d = directives(src)
+        if 'hide' in d or 'include' in d and d['include'].lower() == 'false': continue
+        body = strip_directives(src)
+        if re.fullmatch(r'\s*(import nbdev\s*;\s*)?nbdev\.nbdev_export\(\)\s*', body): continue
+        if re.fullmatch(r'\s*(from nbdev\.\w+ import \w+\s*;?\s*)?\w*nbdev_export\(\)\s*', body): continue
+        if not body.strip() and not cell.get('outputs'): continue
+        new = copy.deepcopy(cell)
+        new['source'] = body
+        new['execution_count'] = None
+        tags = list(new.get('metadata', {}).get('tags', []))
+        if d.get('echo', '').lower() == 'false': tags.append('remove-input')
+        if d.get('output', '').lower() == 'false': tags.append('remove-output')
+        new['metadata'] = {'tags': tags} if tags else {}
+        cells.append(new)
+        is_export = any(k in d for k in ('export', 'exports')) or idx in exported
+        module = exported.get(idx, d.get('export') or default_exp)
+        if is_export and module:
+            mod = importlib.import_module(f'resnet_fast.{module}')
+            public = getattr(mod, '__all__', None)
+            docs = [api_markdown(getattr(mod, n), n, min(level + 1, 6), module) for n in public_names(body)
+                    if hasattr(mod, n) and (public is None or n in public)]
+            if docs: cells.append(md_cell('\n\n'.join(docs)))
+    if extra_md: cells.append(md_cell(extra_md))
+    for i, c in enumerate(cells): c['id'] = c.get('id') or f'docs-{i}'
+    meta = {'kernelspec': nb.get('metadata', {}).get('kernelspec') or {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'},
+            'language_info': {'name': 'python'}}
+    return dict(nbformat=4, nbformat_minor=5, metadata=meta, cells=cells)
+
+# ---------------------------------------------------------------------------------------------------------
+# Results pages: only from committed files under results/
+# ---------------------------------------------------------------------------------------------------------
+NOT_RUN = '*not run yet*'
+RUN_KEYS = {'settings', 'hardware', 'final', 'rows', 'diverged'}
+
+def fmt(v, digits=4) -> str:
+    if v is None or v == '': return '–'
+    if isinstance(v, bool): return 'yes' if v else 'no'
+    if isinstance(v, float): return f'{v:.{digits}g}' if abs(v) < 1e4 else f'{v:,.0f}'
+    return _esc(v)
+
+def pct(v) -> str:
+    return '–' if v is None or v == '' else f'{100 * float(v):.2f}%'
+
+def secs(v) -> str:
+    return '–' if v is None or v == '' else f'{float(v):,.0f} s'
+
+def table(header:list, rows:list) -> str:
+    out = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    out += ['| ' + ' | '.join(str(c) for c in r) + ' |' for r in rows]
+    return '\n'.join(out)
+
+def machine(hw:dict) -> str:
+    if not hw: return '–'
+    name = hw.get('gpu') or hw.get('cpu') or hw.get('device', '?')
+    extra = f', {hw["cpu_count"]} cores' if 'gpu' not in hw and hw.get('cpu_count') else ''
+    return _esc(f'{hw.get("device", "?")}: {name}{extra}')
+
+def load_runs(results:Path) -> list[tuple[str, dict]]:
+    runs = []
+    for f in sorted(results.glob('*.json')):
+        d = json.loads(f.read_text())
+        if isinstance(d, dict) and RUN_KEYS <= set(d): runs.append((f.relative_to(results.parent).as_posix(), d))
+    return runs
+
+def load_sweeps(results:Path) -> dict:
+    "{(preset, experiment): (path, rows)} of every results/<preset>/<experiment>/results.csv; `smoke` is never a result."
+    out = {}
+    for f in sorted(results.glob('*/*/results.csv')):
+        preset, exp = f.parent.parent.name, f.parent.name
+        if preset == 'smoke': continue
+        with f.open() as fh: out[(preset, exp)] = (f.relative_to(results.parent).as_posix(), list(csv.DictReader(fh)))
+    return out
+
+def settings_text(s:dict, f:dict) -> str:
+    "One cell summarising a run's settings, every value from the record."
+    parts = [f'**{_esc(s.get("model", "?"))}** width {fmt(s.get("width"))}', f'{fmt(f.get("epochs_run", s.get("epochs")))} epochs',
+             f'batch {fmt(s.get("batch_size"))}', f'lr x{fmt(s.get("lr_mult"))}', f'{fmt(s.get("train_size"))} images',
+             f'aug {fmt(s.get("augment"))}', f'seed {fmt(s.get("seed"))}', fmt(s.get('precision'))]
+    return ', '.join(parts)
+
+def runs_table(runs) -> str:
+    header = ['file', 'settings', 'hardware', 'train loss', 'test loss', 'test acc', 'train time', 'time to 94%', 'diverged']
+    rows = []
+    for path, d in runs:
+        s, f = d['settings'], d['final']
+        rows.append([f'`{path}`', settings_text(s, f), machine(d['hardware']), fmt(f.get('train_loss')),
+                     fmt(f.get('test_loss')), pct(f.get('test_acc')), secs(f.get('train_time')), secs(d.get('time_to_94')),
+                     fmt(d['diverged']) + (f' (epoch {d["diverged_at"]:.2f})' if d.get('diverged_at') else '')])
+    if not rows: rows.append(['`results/*.json`', NOT_RUN, *['–'] * (len(header) - 2)])
+    return table(header, rows)
+
+def sweep_table(rows:list) -> str:
+    if not rows: return '*the file has no rows yet*'
+    cols = [c for c in rows[0] if c not in ('reason',)]
+    body = []
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r.get(c, '')
+            try: v = float(v) if c not in ('name', 'status') and v not in ('', 'True', 'False') else v
+            except ValueError: pass
+            cells.append(pct(v) if c.endswith('acc') and isinstance(v, float) else fmt(v))
+        body.append(cells)
+    return table([f'`{c}`' for c in cols], body)
+
+def throughput_section(results:Path, out_dir:Path) -> str:
+    f = results / 'throughput_cpu.json'
+    if not f.exists(): return f'`results/throughput_cpu.json`: {NOT_RUN} (`python bench/throughput.py --out results/throughput_cpu.json`).'
+    d = json.loads(f.read_text())
+    hw = d['hardware']
+    hw_text = f'{hw.get("gpu") or hw.get("cpu")} ({hw.get("device")}, {hw.get("cpu_count")} cores, {hw.get("torch_threads")} torch threads), torch {hw.get("torch")}, Python {hw.get("python")}'
+    rows = [[fmt(r['model']), fmt(r['batch_size']), fmt(r['resnet_fast_precision']), f'{r["resnet_fast_images_per_s"]:.1f}',
+             f'{r["baseline_fp32_workers0_images_per_s"]:.1f}', f'{r["baseline_fp32_workers2_images_per_s"]:.1f}', f'{r["speedup"]:.2f}x']
+            for r in d['rows']]
+    tab = table(['model', 'batch', 'resnet_fast precision', 'resnet_fast (images/s)', 'baseline fp32, 0 workers (images/s)',
+                 'baseline fp32, 2 workers (images/s)', 'speed-up'], rows)
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt, numpy as np
+    models = [r['model'] for r in d['rows']]
+    series = [('baseline fp32, DataLoader 0 workers', 'baseline_fp32_workers0_images_per_s', '#9aa5b1'),
+              ('baseline fp32, DataLoader 2 workers', 'baseline_fp32_workers2_images_per_s', '#5f6b7a'),
+              (f'resnet_fast ({d["rows"][0]["resnet_fast_precision"]}, device-side batches)', 'resnet_fast_images_per_s', '#d9480f')]
+    x, w = np.arange(len(models)), 0.26
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    for i, (label, key, color) in enumerate(series):
+        vals = [r[key] for r in d['rows']]
+        bars = ax.bar(x + (i - 1) * w, vals, w, label=label, color=color)
+        ax.bar_label(bars, fmt='%.0f', fontsize=8, padding=2)
+    ax.set_xticks(x, [f'{m} (batch {r["batch_size"]})' for m, r in zip(models, d['rows'])])
+    ax.set_ylabel('training throughput (images/s)')
+    ax.set_xlabel('model')
+    ax.set_title(f'Training throughput on {hw.get("cpu")} ({hw.get("cpu_count")} cores, {hw.get("device")})', fontsize=10)
+    ax.legend(fontsize=8, loc='upper right'); ax.margins(y=0.15)
+    ax.spines[['top', 'right']].set_visible(False)
+    fig.tight_layout(); out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / 'throughput_cpu.png', dpi=110); plt.close(fig)
+    return '\n'.join([
+        f'From `results/throughput_cpu.json` ({d.get("benchmark", "")}, {d.get("steps")} timed steps after {d.get("warmup")} warm-up steps, '
+        f'augmentation: {d.get("augmentation")}, measured {d.get("date")}).', '',
+        f'**Hardware:** {_esc(hw_text)}.', '', tab, '',
+        '```{figure} _generated/throughput_cpu.png', ':name: fig-throughput', ':alt: Bar chart of training throughput in images per second',
+        f':width: 100%', '',
+        f'Training throughput (images/s, higher is better) of resnet_fast against a plain fp32 DataLoader baseline, on {_esc(hw.get("cpu"))}.',
+        '```'])
+
+def _median(xs): return statistics.median(xs) if xs else None
+
+def project_runs(runs, sweeps, model:str, batch:int, exp_preset_filter=None) -> str:
+    "This project's side for one recipe: single-run JSON files plus batch_size sweep rows, only from files."
+    parts = []
+    sel = [(p, d) for p, d in runs if d['settings'].get('model') == model and d['settings'].get('batch_size') == batch
+           and d['settings'].get('train_size', 50_000) == 50_000]
+    if sel:
+        accs = [d['final']['test_acc'] for _, d in sel if not d['diverged']]
+        times = [d['final']['train_time'] for _, d in sel]
+        hw = sorted({machine(d['hardware']) for _, d in sel})
+        eps = sorted({str(d['final'].get('epochs_run', d['settings'].get('epochs'))) for _, d in sel})
+        ok = sum(1 for _, d in sel if d['final']['test_acc'] >= 0.94)
+        parts.append(f'{len(sel)} run(s) in `results/*.json`, width {", ".join(sorted({fmt(d["settings"].get("width")) for _, d in sel}))}, '
+                     f'{"/".join(eps)} epochs on {"; ".join(hw)}: median time {secs(_median(times))}, median test acc {pct(_median(accs))}, '
+                     f'{ok} of {len(sel)} runs >= 94%')
+    if model == 'resnet18':
+        for (preset, exp), (path, rows) in sweeps.items():
+            if exp != 'batch_size': continue
+            b = [r for r in rows if r.get('status') == 'ok' and r.get('batch_size') and int(float(r['batch_size'])) == batch]
+            if not b: continue
+            accs = [float(r['test_acc']) for r in b if r.get('test_acc')]
+            times = [float(r['train_time']) for r in b if r.get('train_time')]
+            ok = sum(1 for a in accs if a >= 0.94)
+            parts.append(f'`{path}` (preset `{preset}`): {len(b)} run(s), median time {secs(_median(times))}, '
+                         f'median test acc {pct(_median(accs))}, {ok} of {len(b)} runs >= 94%')
+    return '<br>'.join(parts) if parts else NOT_RUN
+
+def lr_sweep_side(sweeps, batch:int) -> str:
+    parts = []
+    for (preset, exp), (path, rows) in sweeps.items():
+        if exp != 'lr_sweep': continue
+        ok = [r for r in rows if r.get('status') == 'ok' and r.get('batch_size') and int(float(r['batch_size'])) == batch]
+        if not ok: continue
+        div = sorted({float(r['lr_mult']) for r in ok if str(r.get('diverged')) == 'True'})
+        factors = sorted({float(r['lr_mult']) for r in ok})
+        parts.append(f'`{path}` (preset `{preset}`): factors run {", ".join(f"{f:g}" for f in factors)}; '
+                     + (f'smallest diverging factor {div[0]:g}' if div else 'no run diverged'))
+    return '<br>'.join(parts) if parts else NOT_RUN
+
+def forgetting_side(sweeps, lr_mult:float) -> str:
+    parts = []
+    for (preset, exp), (path, rows) in sweeps.items():
+        if exp != 'forgetting': continue
+        for r in rows:
+            if r.get('status') == 'ok' and r.get('lr_mult') and float(r['lr_mult']) == lr_mult:
+                parts.append(f'`{path}` (preset `{preset}`): test loss (a) {fmt(_f(r.get("test_loss_half_no_aug")))}, '
+                             f'(b) {fmt(_f(r.get("test_loss_full_aug")))}; replayed loss, newest tenth of an epoch '
+                             f'{fmt(_f(r.get("recent_tenth_epoch_loss")))}, oldest replayed epoch {fmt(_f(r.get("oldest_replayed_epoch_loss")))}')
+    return '<br>'.join(parts) if parts else NOT_RUN
+
+def _f(v):
+    try: return float(v)
+    except (TypeError, ValueError): return None
+
+def comparison_table(runs, sweeps) -> str:
+    rows = [
+        ['Part 4: ResNet-9 recipe, 24 epochs, batch 512', '79 s on a V100; median 94.08%; 35 of 50 runs >= 94%',
+         project_runs(runs, sweeps, 'resnet9', 512)],
+        ['Part 1/2: ResNet-18, batch 128, 35 epochs', '297 s on a V100', project_runs(runs, sweeps, 'resnet18', 128)],
+        ['Part 2: ResNet-18, batch 512, LR +10%', '256 s on a V100; 3 of 5 runs >= 94%', project_runs(runs, sweeps, 'resnet18', 512)],
+        ['Part 2, experiment A: LR factor sweep at batch 128', 'losses unstable from a factor of about 8', lr_sweep_side(sweeps, 128)],
+        ['Part 2, experiment A: LR factor sweep at batch 512', 'instability moves to about 2x', lr_sweep_side(sweeps, 512)],
+        ['Part 2, experiment B: forgetting at 4x LR', '(a) and (b) reach almost the same test loss; recent batches clearly lower loss, '
+         'back to the test level within about half an epoch', forgetting_side(sweeps, 4.0)],
+        ['Part 2, experiment B: forgetting at 1/4x LR', 'the full augmented set gives a lower test loss; recent batches stay better for many epochs',
+         forgetting_side(sweeps, 0.25)],
+    ]
+    return table(['what', 'the article', 'this project (from results/ only)'], rows)
+
+def results_page(results:Path, out_dir:Path) -> str:
+    runs, sweeps = load_runs(results), load_sweeps(results)
+    logs = [f for f in sorted(results.glob('*.log')) if not f.with_suffix('.json').exists() and f.name != 'throughput_cpu.log']
+    in_progress = ''
+    if logs:
+        in_progress = ('\n\nLogs without a result file yet (a run in progress or interrupted; not counted anywhere on this page): '
+                       + ', '.join(f'`{f.relative_to(results.parent).as_posix()}`' for f in logs) + '.')
+    sweep_md = []
+    for (preset, exp), (path, rows) in sweeps.items():
+        sweep_md += [f'### `{exp}`, preset `{preset}`', '', f'From `{path}`.', '', sweep_table(rows), '']
+    if not sweep_md: sweep_md = [f'No sweep has been run yet (`results/<preset>/<experiment>/results.csv`): {NOT_RUN}.', '']
+    return '\n'.join([
+        '# Results', '',
+        '> Every number on this page is read from a committed file under `results/` when the site is built; '
+        'nothing is re-run and nothing is typed in. Where a file does not exist yet the page says *not run yet*.', '',
+        '(runs-table)=', '## Training runs', '',
+        'One row per result record `results/*.json` written by `resnet-fast train` (accuracy is on the 10,000 test images; '
+        'times are training time without evaluation).' + in_progress, '',
+        '```{container} runs-table', '', runs_table(runs), '', '```', '',
+        '## Sweeps', '', *sweep_md,
+        '(throughput)=', '## Throughput benchmark', '', throughput_section(results, out_dir), '',
+        '## The article against this project', '',
+        "The article's numbers are from *How to train your ResNet* (parts 2 and 4; see `article-brief.md`); this project's are "
+        'computed from the result files above. Runs at a reduced width, epoch count or on other hardware are not the '
+        "article's protocol: the hardware and scale are named with every number.", '',
+        comparison_table(runs, sweeps), '',
+        "Part 2's figures, drawn from the sweep results, are on the page {doc}`06_results`. How to produce the missing files: {doc}`rerun`.", ''])
+
+def rerun_page() -> str:
+    return '''# How to rerun
+
+> The commands that produce every file the Results pages read. Nothing on the site is computed at build time
+> except tables and charts drawn from these files.
+
+All commands run from the repository root after `make install` (or `pip install -e '.[dev]'`), with CIFAR-10 in
+`$RESNET_FAST_DATA` (see the home page). `resnet-fast train --help` and `resnet-fast sweep --help` list every flag.
+
+## One training run: the part-4 ResNet-9 recipe
+
+```sh
+resnet-fast train --model resnet9 --seed 0 --out results/resnet9_recipe_cpu_seed0.json
+```
+
+Writes one result record (`settings`, `hardware`, per-epoch `rows`, `final`, `diverged`, ...) that appears in the
+runs table. Add `--checkpoint results/resnet9_recipe.ckpt` to resume an interrupted run, `--device cuda` on a GPU,
+`--seed N` for more runs of the median-over-runs comparison. The ResNet-18 of part 2:
+
+```sh
+resnet-fast train --model resnet18 --batch-size 128 --epochs 35 --seed 0 --out results/resnet18_b128_seed0.json
+resnet-fast train --model resnet18 --batch-size 512 --lr-mult 1.1 --epochs 35 --seed 0 --out results/resnet18_b512_seed0.json
+```
+
+## Throughput benchmark
+
+```sh
+python bench/throughput.py --out results/throughput_cpu.json
+```
+
+## One experiment notebook with other parameters (papermill)
+
+```sh
+papermill nbs/04_forgetting.ipynb out.ipynb -p lr_mult 4
+```
+
+## All three experiments of part 2 (sweeps)
+
+```sh
+resnet-fast sweep all --preset cpu
+```
+
+Runs every combination of `batch_size`, `forgetting` and `lr_sweep` as its own papermill execution and writes
+`results/cpu/<experiment>/results.csv`; complete combinations are skipped, so an interrupted sweep resumes.
+`--preset paper` is the article's exact protocol (for a GPU); `--preset smoke` is for tests only and is never shown as a result.
+
+## Rebuild this site
+
+```sh
+make docs            # = python tools/build_docs.py --out _site
+```
+'''
+
+# ---------------------------------------------------------------------------------------------------------
+# Sphinx
+# ---------------------------------------------------------------------------------------------------------
+CONF = '''
+project = "resnet_fast"
+author = "resnet_fast developers"
+copyright = "2026 onwards, resnet_fast developers"
+extensions = ["myst_nb"]
+html_theme = "furo"
+html_title = "resnet_fast"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+html_favicon = "_static/favicon.svg"
+html_show_sourcelink = False
+html_copy_source = False
+exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints"]
+nb_execution_mode = "off"
+nb_merge_streams = True
+nb_output_stderr = "show"
+myst_enable_extensions = ["colon_fence", "deflist"]
+myst_heading_anchors = 3
+nitpicky = True
+suppress_warnings = []
+pygments_style = "friendly"
+'''
+
+CSS = '''
+.runs-table table, article table.docutils { font-size: 0.82em; }
+article table.docutils td, article table.docutils th { vertical-align: top; }
+div.cell_output img { max-width: 100%; height: auto; }
+'''
+
+FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#d9480f"/>'
+           '<text x="16" y="22" font-size="15" font-family="sans-serif" font-weight="bold" text-anchor="middle" fill="#fff">94</text></svg>\n')
+
+def build(out:Path, proc:Path, results:Path, quiet:bool=True, nbs_dir:Path=NBS) -> float:
+    t0 = time.perf_counter()
+    if proc.exists(): shutil.rmtree(proc)
+    (proc / '_static').mkdir(parents=True)
+    (proc / 'conf.py').write_text(CONF)
+    (proc / '_static' / 'custom.css').write_text(CSS)
+    (proc / '_static' / 'favicon.svg').write_text(FAVICON)
+    nbs = sorted(nbs_dir.glob('*.ipynb'), key=lambda p: (p.name != 'index.ipynb', p.name))
+    if not nbs or nbs[0].name != 'index.ipynb': sys.exit(f'build_docs: no index.ipynb in {nbs_dir}')
+    chapters = [p.stem for p in nbs[1:]]
+    toc = '\n'.join(['```{toctree}', ':caption: Chapters', ':hidden:', '', *chapters, '```', '',
+                     '```{toctree}', ':caption: Results', ':hidden:', '', 'results', 'rerun', '```'])
+    for p in nbs:
+        nb = preprocess(p, toc if p.name == 'index.ipynb' else '')
+        (proc / p.name).write_text(json.dumps(nb, indent=1))
+    (proc / 'results.md').write_text(results_page(results, proc / '_generated'))
+    (proc / 'rerun.md').write_text(rerun_page())
+    if out.exists(): shutil.rmtree(out)
+    # Sphinx writes into PROC/_build/html (MyST-NB puts its jupyter_execute/ beside the output folder, so it stays
+    # inside PROC); the finished site is copied to OUT only when the build has no warning at all.
+    html = proc / '_build' / 'html'
+    cmd = [sys.executable, '-m', 'sphinx', '-b', 'html', '-W', '--keep-going', '-n', '-E', '-j', '1',
+           *(['-q'] if quiet else []), '-d', str(proc / '_build' / 'doctrees'), str(proc), str(html)]
+    res = subprocess.run(cmd)
+    if res.returncode != 0: sys.exit(f'build_docs: sphinx failed (exit {res.returncode}): warnings are errors; nothing was written to {out}')
+    shutil.copytree(html, out)
+    missing = [n for n in ['index', *chapters, 'results', 'rerun'] if not (out / f'{n}.html').exists()]
+    if missing: sys.exit(f'build_docs: pages missing from {out}: {missing}')
+    return time.perf_counter() - t0
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--out', default=str(REPO / '_site'), help='where the HTML site goes (default: _site)')
+    ap.add_argument('--proc', default=str(REPO / '_proc'), help='intermediate folder of preprocessed sources (default: _proc)')
+    ap.add_argument('--results', default=str(REPO / 'results'), help='results folder to read (default: results)')
+    ap.add_argument('--nbs', default=str(NBS), help='notebooks folder (default: nbs)')
+    ap.add_argument('-v', '--verbose', action='store_true')
+    a = ap.parse_args(argv)
+    took = build(Path(a.out).resolve(), Path(a.proc).resolve(), Path(a.results).resolve(), quiet=not a.verbose, nbs_dir=Path(a.nbs).resolve())
+    print(f'build_docs: site written to {a.out} in {took:.1f} s')
+
+if __name__ == '__main__': main()
