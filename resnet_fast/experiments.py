@@ -151,19 +151,21 @@ def collect(directory:str|Path)->Path:
 def run_combination(notebook:Path, out_dir:Path, name:str, parameters:dict, threads:int|None=None)->str:
     "Execute `notebook` with `parameters` via papermill; return 'ok' or 'failed' (recorded in `<name>.failed.json`)."
     metrics, executed, failed = out_dir/f'{name}.json', out_dir/f'{name}.ipynb', out_dir/f'{name}.failed.json'
-    partial = out_dir/f'.{name}.partial.ipynb'
+    partial, staged = out_dir/f'.{name}.partial.ipynb', out_dir/f'.{name}.partial.json'
+    staged.unlink(missing_ok=True)
     env = dict(os.environ)
     if threads: env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    params = dict(parameters, metrics_path=str(metrics.resolve()))
+    params = dict(parameters, metrics_path=str(staged.resolve()))
     cmd = [sys.executable, '-m', 'papermill', str(notebook), str(partial), '--cwd', str(notebook.parent), '--no-progress-bar', '-k', 'python3']
     for k, v in params.items(): cmd += ['-p', k, str(v)] if not isinstance(v, str) else ['-r', k, v]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if proc.returncode == 0 and metrics.exists():
+    if proc.returncode == 0 and staged.exists():
         os.replace(partial, executed)
+        os.replace(staged, metrics)  # last: the metrics file under its final name marks the combination complete
         failed.unlink(missing_ok=True); (out_dir/f'{name}.failed.ipynb').unlink(missing_ok=True)
         return 'ok'
     reason = (proc.stderr or proc.stdout or '')[-4000:] if proc.returncode else 'the notebook finished without writing its metrics file'
-    if metrics.exists(): metrics.unlink()  # an incomplete run must not count as a result
+    staged.unlink(missing_ok=True)  # an incomplete run must not count as a result
     write_atomic(failed, json.dumps(dict(params=parameters, reason=reason, returncode=proc.returncode), indent=1))
     if partial.exists(): os.replace(partial, out_dir/f'{name}.failed.ipynb')
     return 'failed'
