@@ -66,8 +66,8 @@ def check_parameters(preset:str, lr_mult:float=1.0, batch_size:int=128, train_si
 
 # %% ../nbs/09_experiments.ipynb 9
 def forgetting_schedule(warmup:int, constant:int, lr_mult:float, peak:float|None=None):
-    "Linear warm-up from 0 to `peak * lr_mult` over `warmup` epochs, then constant for `constant` epochs."
-    peak = max(SCHEDULES['resnet18'][1]) if peak is None else peak
+    "Linear warm-up from 0 to `peak * lr_mult` over `warmup` epochs, then constant; `peak` defaults to the ResNet-18 recipe's at batch 128."
+    peak = max(SCHEDULES['resnet18'].values) if peak is None else peak
     return piecewise_linear([0, warmup, warmup + constant], [0, peak * lr_mult, peak * lr_mult])
 
 # %% ../nbs/09_experiments.ipynb 12

@@ -4,6 +4,7 @@
 
 # %% ../nbs/02_schedule.ipynb 4
 from __future__ import annotations
+from dataclasses import dataclass
 import numpy as np
 
 def piecewise_linear(knots, # Epochs at which the value is given, increasing
@@ -18,17 +19,26 @@ def piecewise_linear(knots, # Epochs at which the value is given, increasing
     return schedule
 
 # %% auto 0
-__all__ = ['SCHEDULES', 'piecewise_linear', 'recipe_schedule']
+__all__ = ['SCHEDULES', 'piecewise_linear', 'Recipe', 'recipe_schedule']
 
 # %% ../nbs/02_schedule.ipynb 7
-SCHEDULES = {'resnet9': ([0, 5, 24], [0, 0.4, 0]),
-             'resnet18': ([0, 15, 30, 35], [0, 0.4, 0.005, 0])}
+@dataclass(frozen=True)
+class Recipe:
+    "A network's learning-rate schedule as in the authors' code: values at `batch_size` (summed loss)."
+    knots:tuple
+    values:tuple
+    batch_size:int
+
+SCHEDULES = {'resnet9': Recipe((0, 5, 24), (0, 0.4, 0), 512),  # part 4
+             'resnet18': Recipe((0, 15, 30, 35), (0, 0.1, 0.005, 0), 128)}  # parts 1-2 (DAWNBench)
 
 def recipe_schedule(model:str, # A key of `SCHEDULES`
                     epochs:float|None=None, # Stretch the knots to end here; `None` keeps the recipe's length
-                    lr_mult:float=1.0 # Multiplies every value
+                    lr_mult:float=1.0, # Multiplies every value
+                    batch_size:int|None=None # Scale the values to this batch size (same learning rate per example); `None` keeps the recipe's
                    ):
-    "The learning-rate schedule of `model`'s recipe, stretched to `epochs` and scaled by `lr_mult`."
-    knots, values = SCHEDULES[model]
-    scale = 1.0 if epochs is None else epochs / knots[-1]
-    return piecewise_linear([k * scale for k in knots], [v * lr_mult for v in values])
+    "The learning-rate schedule of `model`'s recipe, stretched to `epochs`, scaled to `batch_size` and by `lr_mult`."
+    recipe = SCHEDULES[model]
+    stretch = 1.0 if epochs is None else epochs / recipe.knots[-1]
+    scale = lr_mult * (1.0 if batch_size is None else batch_size / recipe.batch_size)
+    return piecewise_linear([k * stretch for k in recipe.knots], [v * scale for v in recipe.values])

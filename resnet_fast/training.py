@@ -244,7 +244,7 @@ def run(model:str='resnet9', # Network: 'resnet9' (part 4) or 'resnet18' (parts 
        ):
     "Train one network on CIFAR-10 with the given settings and return its `RunResult` (and model and batches if asked)."
     dev, precision, aug = check_settings(model, width, epochs, batch_size, lr_mult, train_size, augment, cutout_size, device, precision)
-    if schedule is None: schedule = recipe_schedule(model, epochs, lr_mult)
+    if schedule is None: schedule = recipe_schedule(model, epochs, lr_mult, batch_size)
     elif lr_mult != 1: base = schedule; schedule = piecewise_linear(base.knots, [v * lr_mult for v in base.values])
     epochs = epochs or int(math.ceil(schedule.knots[-1]))
     started, t0 = time.strftime('%Y-%m-%dT%H:%M:%S%z'), time.perf_counter()

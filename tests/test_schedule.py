@@ -11,9 +11,14 @@ def test_values_at_knots_and_between():
 
 def test_recipe_schedules():
     assert recipe_schedule('resnet9')(5) == pytest.approx(0.4)
+    assert recipe_schedule('resnet9', batch_size=512)(5) == pytest.approx(0.4)
     s = recipe_schedule('resnet9', epochs=12, lr_mult=4)
     assert s.knots == [0, 2.5, 12] and s(2.5) == pytest.approx(1.6) and s(12) == 0
-    assert recipe_schedule('resnet18', lr_mult=1.1)(15) == pytest.approx(0.44)
+    # parts 1-2: 0.1 at batch 128 (the authors' code); batch 512 keeps the rate per example, +10% gives their 0.44
+    r18 = recipe_schedule('resnet18', batch_size=128)
+    assert [r18(e) for e in (0, 15, 30, 35)] == pytest.approx([0, 0.1, 0.005, 0])
+    assert recipe_schedule('resnet18', batch_size=512, lr_mult=1.1)(15) == pytest.approx(0.44)
+    assert recipe_schedule('resnet18', batch_size=512)(15) / 512 == pytest.approx(r18(15) / 128)
     assert set(SCHEDULES) == {'resnet9', 'resnet18'}
 
 def test_bad_knots():
