@@ -73,7 +73,7 @@ def test_checkpoint_resume_continues_the_run(cifar, tmp_path):
 
 def full_schedule():
     from resnet_fast.schedule import recipe_schedule
-    return recipe_schedule('resnet9', epochs=2)
+    return recipe_schedule('resnet9', epochs=2, batch_size=256)  # what run() uses for batch 256
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(lr_mult=-1.0), 'lr_mult=-1.0'), (dict(lr_mult=0.0), 'lr_mult=0.0'),
