@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .model import MODELS
 from .training import PRECISIONS, check_settings, run
-from .experiments import EXPERIMENTS, PRESETS, get_experiments, get_preset, sweep
+from .experiments import EXPERIMENTS, PRESETS, sweep
 
 # %% auto 0
 __all__ = ['default_out', 'add_train_args', 'add_sweep_args', 'sweep_command', 'parser', 'train_command', 'main']
@@ -51,13 +51,9 @@ def add_sweep_args(p:argparse.ArgumentParser):
 
 def sweep_command(args)->int:
     "Check the flags, then run the sweep; exit code 1 if any combination failed."
-    try:
-        get_experiments(args.experiment); get_preset(args.preset)
-        if args.workers < 1: raise ValueError(f'workers={args.workers} is not allowed: it must be at least 1.')
-        check_settings('resnet18', 1.0, None, 1, 1.0, 1, 'none', 8, args.device, 'auto')
+    try: counts = sweep(args.experiment, args.preset, args.results_dir, args.workers, args.data_dir, args.device)  # checks every flag before any run
     except ValueError as e:
         print(f'resnet-fast sweep: error: {e}', file=sys.stderr); return 2
-    counts = sweep(args.experiment, args.preset, args.results_dir, args.workers, args.data_dir, args.device)
     print(f"sweep {args.experiment} ({args.preset}): {counts['done']} run, {counts['skipped']} already complete, {counts['failed']} failed")
     return 1 if counts['failed'] else 0
 

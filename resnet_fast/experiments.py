@@ -4,9 +4,9 @@
 
 # %% ../nbs/09_experiments.ipynb 3
 from __future__ import annotations
-import csv, io, json, math, os, shutil, subprocess, sys, threading, time, traceback
+import csv, io, json, os, subprocess, sys, threading, time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .data import Batches
 from .schedule import piecewise_linear, SCHEDULES
-from .training import autocast, check_settings
+from .training import autocast, check_settings, resolve_device
 
 # %% auto 0
 __all__ = ['LR_FACTORS', 'TRAIN_SIZES', 'PRESETS', 'EXPERIMENTS', 'Preset', 'get_preset', 'check_parameters',
@@ -182,6 +182,7 @@ def sweep(experiment:str, # 'batch_size', 'forgetting', 'lr_sweep' or 'all'
     "Run every combination of `experiment`'s grid under `preset` that is not complete yet; return counts."
     experiments, p = get_experiments(experiment), get_preset(preset)
     if not (isinstance(workers, int) and workers >= 1): raise ValueError(f'workers={workers!r} is not allowed: it must be a whole number >= 1.')
+    resolve_device(device)  # an unknown or missing device fails here, not in every notebook
     nbs_dir = Path(nbs_dir) if nbs_dir else Path(__file__).resolve().parents[1]/'nbs'
     for e in experiments:
         if not (nbs_dir/e.notebook).exists(): raise FileNotFoundError(f'{nbs_dir/e.notebook} not found: pass nbs_dir= the folder holding the experiment notebooks.')

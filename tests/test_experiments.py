@@ -27,7 +27,7 @@ def test_grids_and_names():
     (lambda: check_parameters('cpu', lr_mult=0), 'lr_mult=0'), (lambda: check_parameters('cpu', lr_mult=-4), 'lr_mult=-4'),
     (lambda: check_parameters('cpu', train_size=50_001), 'train_size=50001'), (lambda: check_parameters('cpu', train_size=0), 'train_size=0'),
     (lambda: sweep('mnist', 'smoke'), "experiment='mnist'"), (lambda: sweep('all', 'huge'), "preset='huge'"),
-    (lambda: sweep('all', 'smoke', workers=0), 'workers=0')])
+    (lambda: sweep('all', 'smoke', workers=0), 'workers=0'), (lambda: sweep('all', 'smoke', device='tpu'), "device='tpu'")])
 def test_bad_parameters_fail_before_training(call, message):
     with pytest.raises(ValueError, match=message): call()
 
