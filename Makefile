@@ -1,7 +1,7 @@
 # Two commands do all set-up on a fresh machine with Python 3.11:
 #   make run    install into .venv and run the main job (the part-4 ResNet-9 recipe, one training run)
 #   make test   install into .venv (with the dev tools) and run every test
-#   make docs   build the documentation site into _site/ (Sphinx + MyST-NB; notebooks are not executed)
+#   make docs   build the documentation site into docs/_build/html/ (Sphinx + MyST-NB; notebooks are not executed)
 # Point the project at an existing CIFAR-10 copy with RESNET_FAST_DATA=/path/to/cifar10 (see README).
 PYTHON ?= python3
 VENV ?= .venv
@@ -27,4 +27,4 @@ export: $(STAMP)
 	$(VENV)/bin/nbdev_export && $(VENV)/bin/python tools/make_readme.py
 
 docs: $(STAMP)
-	$(VENV)/bin/python tools/build_docs.py --out _site
+	$(VENV)/bin/python tools/build_docs.py --out docs/_build/html

@@ -28,3 +28,22 @@ def test_train_writes_result_and_refuses_to_overwrite(tmp_path, capsys):
     before = out.read_text()
     assert main(args) == 2 and 'already exists' in capsys.readouterr().err
     assert out.read_text() == before
+
+@pytest.mark.parametrize('flags, message', [(['--seeds', '0'], '--seeds 0'), (['--model', 'vgg'], "model='vgg'"),
+                                            (['--lr-mult', '0'], 'lr_mult=0.0'), (['--device', 'tpu'], "device='tpu'")])
+def test_bench_bad_flags_fail_fast(flags, message, capsys):
+    assert main(['bench', *flags]) == 2
+    assert message in capsys.readouterr().err
+
+def test_bench_writes_statistics_and_refuses_to_overwrite(tmp_path, capsys):
+    "Two tiny real runs: the record holds one entry per seed and a summary computed from them."
+    out = tmp_path / 'bench.json'
+    args = ['bench', '--width', '0.0625', '--epochs', '1', '--seeds', '2', '--first-seed', '3', '--out', str(out)]
+    assert main(args) == 0
+    b = json.loads(out.read_text())
+    assert [r['seed'] for r in b['runs']] == [3, 4]
+    accs = [r['test_acc'] for r in b['runs']]
+    assert b['summary']['mean_test_acc'] == pytest.approx(sum(accs) / 2) and b['summary']['min_test_acc'] == min(accs)
+    assert all(r['wall_time'] == pytest.approx(r['train_time'] + r['eval_time']) for r in b['runs'])
+    assert b['peak_flops'] > 0 and b['data_load_time'] > 0 and 'median wall time' in capsys.readouterr().out
+    assert main(args) == 2 and 'already exists' in capsys.readouterr().err

@@ -1,18 +1,19 @@
 """Build the documentation site: nbs/*.ipynb (nbdev conventions) + results pages -> static HTML (Sphinx + MyST-NB).
 
-    python tools/build_docs.py [--out _site] [--proc _proc] [--results results] [--nbs nbs]
+    python tools/build_docs.py [--out docs/_build/html] [--proc _proc] [--results results] [--nbs nbs]
 
 1. Every notebook of nbs/ is preprocessed into PROC/: `#| hide` cells, raw front matter and the
    `nbdev.nbdev_export()` cells are dropped, `#|` directive lines are stripped from shown code, and after
    every exported cell a markdown cell documents its public functions and classes (signature, docstring,
    nbdev's per-parameter comments) as imported from `resnet_fast.<default_exp>`.
-2. The "Results" pages are generated from the committed files under results/ only: nothing is re-run and
+2. The site's hand-written sources in docs/ (conf.py, _static/, rerun.md) are copied beside them.
+3. The "Results" page is generated from the committed files under results/ only: nothing is re-run and
    no number is typed in here.
-3. Sphinx builds PROC/ into OUT/ with MyST-NB (stored outputs, never executed), `-W --keep-going -n`:
+4. Sphinx builds PROC/ into OUT/ with MyST-NB (stored outputs, never executed), `-W --keep-going -n`:
    any warning (broken cross-reference, missing image, ...) fails the build.
 """
 from __future__ import annotations
-import argparse, ast, copy, csv, glob, importlib, inspect, json, re, shutil, statistics, subprocess, sys, time
+import argparse, ast, base64, copy, csv, glob, importlib, inspect, json, re, shutil, statistics, subprocess, sys, time
 from dataclasses import is_dataclass
 from pathlib import Path
 
@@ -204,6 +205,15 @@ def load_sweeps(results:Path) -> dict:
         with f.open() as fh: out[(preset, exp)] = (f.relative_to(results.parent).as_posix(), list(csv.DictReader(fh)))
     return out
 
+def sweep_hardware(results:Path, preset:str, exp:str) -> str:
+    "The machines named in the metrics files of one sweep folder (every run record carries its `hardware`)."
+    names = set()
+    for f in (results / preset / exp).glob('*=*.json'):
+        if f.name.endswith('.failed.json'): continue
+        m = json.loads(f.read_text())
+        for r in ([m['run']] if 'run' in m else list(m.get('runs', {}).values())): names.add(machine(r.get('hardware', {})))
+    return '; '.join(sorted(names)) or 'hardware not recorded'
+
 def settings_text(s:dict, f:dict) -> str:
     "One cell summarising a run's settings, every value from the record."
     parts = [f'**{_esc(s.get("model", "?"))}** width {fmt(s.get("width"))}', f'{fmt(f.get("epochs_run", s.get("epochs")))} epochs',
@@ -276,9 +286,49 @@ def throughput_section(results:Path, out_dir:Path) -> str:
         f'Training throughput (images/s, higher is better) of resnet_fast against a plain fp32 DataLoader baseline, on {_esc(hw.get("cpu"))}.',
         '```'])
 
+def notebook_figures(nb_path:Path, out_dir:Path) -> list[tuple[str, str]]:
+    "Every PNG in the stored outputs of the executed notebook `nb_path`, written to `out_dir`, with the heading it sits under."
+    if not nb_path.exists(): return []
+    nb, heading, figs = json.loads(nb_path.read_text()), nb_path.stem, []
+    for cell in nb['cells']:
+        if cell['cell_type'] == 'markdown':
+            for m in re.finditer(r'^#{1,6}\s+(.*)$', ''.join(cell['source']), re.M): heading = m.group(1).strip()
+        for out in cell.get('outputs', []):
+            png = out.get('data', {}).get('image/png')
+            if not png: continue
+            out_dir.mkdir(parents=True, exist_ok=True)
+            name = f'{nb_path.stem}_{len(figs) + 1}.png'
+            (out_dir / name).write_bytes(base64.b64decode(''.join(png) if isinstance(png, list) else png))
+            figs.append((heading, name))
+    return figs
+
+def figures_section(nbs_dir:Path, out_dir:Path) -> str:
+    "Part 2's figures as the results notebook drew them from the committed sweep results (its stored outputs; nothing re-run)."
+    figs = notebook_figures(nbs_dir / '06_results.ipynb', out_dir)
+    if not figs: return f'`nbs/06_results.ipynb` has no stored figures: {NOT_RUN} (run the sweeps, then execute the notebook).'
+    parts = ['Drawn by {doc}`06_results` from `results/<preset>/<experiment>/` (its stored outputs, shown again here; the '
+             'notebook page has the article\'s claims and what these runs show beside each figure).', '']
+    for i, (heading, name) in enumerate(figs, 1):
+        parts += [f'```{{figure}} _generated/{name}', f':name: fig-results-{i}', f':alt: {_esc(heading)}', ':width: 100%', '',
+                  f'{_esc(heading)} (figure {i} of `nbs/06_results.ipynb`).', '```', '']
+    return '\n'.join(parts)
+
+def bench_section(results:Path) -> str:
+    "One row per `resnet-fast bench` record `results/bench_*.json`: accuracy over seeds, median time, efficiency, machine."
+    rows = []
+    for f in sorted(results.glob('bench_*.json')):
+        b = json.loads(f.read_text()); s, st = b['summary'], b['settings']
+        rows.append([f'`{f.relative_to(results.parent).as_posix()}`', _esc(f"{st['model']} width {st['width']:g}, {st['epochs']} epochs, batch {st['batch_size']}, {st['precision']}"),
+                     machine(b['hardware']), fmt(s['seeds']), f"{pct(s['mean_test_acc'])} ({pct(s['min_test_acc'])} to {pct(s['max_test_acc'])})",
+                     f"{100 * s['fraction_reaching_target']:.0f}%", secs(s['median_wall_time']), f"{s['median_images_per_s']:.0f}",
+                     f"{s['median_achieved_flops'] / 1e9:.0f} of {b['peak_flops'] / 1e9:.0f}"])
+    if not rows: return f'`results/bench_*.json`: {NOT_RUN} (`resnet-fast bench --seeds 5`, chapter {{doc}}`07_fast`).'
+    return table(['file', 'recipe', 'hardware', 'seeds', 'mean test acc (min to max)', 'runs >= 94%', 'median wall time',
+                  'images/s', 'GFLOP/s achieved of measured peak'], rows)
+
 def _median(xs): return statistics.median(xs) if xs else None
 
-def project_runs(runs, sweeps, model:str, batch:int, exp_preset_filter=None) -> str:
+def project_runs(runs, sweeps, model:str, batch:int, results:Path) -> str:
     "This project's side for one recipe: single-run JSON files plus batch_size sweep rows, only from files."
     parts = []
     sel = [(p, d) for p, d in runs if d['settings'].get('model') == model and d['settings'].get('batch_size') == batch
@@ -300,11 +350,11 @@ def project_runs(runs, sweeps, model:str, batch:int, exp_preset_filter=None) -> 
             accs = [float(r['test_acc']) for r in b if r.get('test_acc')]
             times = [float(r['train_time']) for r in b if r.get('train_time')]
             ok = sum(1 for a in accs if a >= 0.94)
-            parts.append(f'`{path}` (preset `{preset}`): {len(b)} run(s), median time {secs(_median(times))}, '
+            parts.append(f'`{path}` (preset `{preset}`, {sweep_hardware(results, preset, exp)}): {len(b)} run(s), median time {secs(_median(times))}, '
                          f'median test acc {pct(_median(accs))}, {ok} of {len(b)} runs >= 94%')
     return '<br>'.join(parts) if parts else NOT_RUN
 
-def lr_sweep_side(sweeps, batch:int) -> str:
+def lr_sweep_side(sweeps, batch:int, results:Path) -> str:
     parts = []
     for (preset, exp), (path, rows) in sweeps.items():
         if exp != 'lr_sweep': continue
@@ -312,17 +362,17 @@ def lr_sweep_side(sweeps, batch:int) -> str:
         if not ok: continue
         div = sorted({float(r['lr_mult']) for r in ok if str(r.get('diverged')) == 'True'})
         factors = sorted({float(r['lr_mult']) for r in ok})
-        parts.append(f'`{path}` (preset `{preset}`): factors run {", ".join(f"{f:g}" for f in factors)}; '
+        parts.append(f'`{path}` (preset `{preset}`, {sweep_hardware(results, preset, exp)}): factors run {", ".join(f"{f:g}" for f in factors)}; '
                      + (f'smallest diverging factor {div[0]:g}' if div else 'no run diverged'))
     return '<br>'.join(parts) if parts else NOT_RUN
 
-def forgetting_side(sweeps, lr_mult:float) -> str:
+def forgetting_side(sweeps, lr_mult:float, results:Path) -> str:
     parts = []
     for (preset, exp), (path, rows) in sweeps.items():
         if exp != 'forgetting': continue
         for r in rows:
             if r.get('status') == 'ok' and r.get('lr_mult') and float(r['lr_mult']) == lr_mult:
-                parts.append(f'`{path}` (preset `{preset}`): test loss (a) {fmt(_f(r.get("test_loss_half_no_aug")))}, '
+                parts.append(f'`{path}` (preset `{preset}`, {sweep_hardware(results, preset, exp)}): test loss (a) {fmt(_f(r.get("test_loss_half_no_aug")))}, '
                              f'(b) {fmt(_f(r.get("test_loss_full_aug")))}; replayed loss, newest tenth of an epoch '
                              f'{fmt(_f(r.get("recent_tenth_epoch_loss")))}, oldest replayed epoch {fmt(_f(r.get("oldest_replayed_epoch_loss")))}')
     return '<br>'.join(parts) if parts else NOT_RUN
@@ -331,22 +381,22 @@ def _f(v):
     try: return float(v)
     except (TypeError, ValueError): return None
 
-def comparison_table(runs, sweeps) -> str:
+def comparison_table(runs, sweeps, results:Path) -> str:
     rows = [
         ['Part 4: ResNet-9 recipe, 24 epochs, batch 512', '79 s on a V100; median 94.08%; 35 of 50 runs >= 94%',
-         project_runs(runs, sweeps, 'resnet9', 512)],
-        ['Part 1/2: ResNet-18, batch 128, 35 epochs', '297 s on a V100', project_runs(runs, sweeps, 'resnet18', 128)],
-        ['Part 2: ResNet-18, batch 512, LR +10%', '256 s on a V100; 3 of 5 runs >= 94%', project_runs(runs, sweeps, 'resnet18', 512)],
-        ['Part 2, experiment A: LR factor sweep at batch 128', 'losses unstable from a factor of about 8', lr_sweep_side(sweeps, 128)],
-        ['Part 2, experiment A: LR factor sweep at batch 512', 'instability moves to about 2x', lr_sweep_side(sweeps, 512)],
+         project_runs(runs, sweeps, 'resnet9', 512, results)],
+        ['Part 1/2: ResNet-18, batch 128, 35 epochs', '297 s on a V100', project_runs(runs, sweeps, 'resnet18', 128, results)],
+        ['Part 2: ResNet-18, batch 512, LR +10%', '256 s on a V100; 3 of 5 runs >= 94%', project_runs(runs, sweeps, 'resnet18', 512, results)],
+        ['Part 2, experiment A: LR factor sweep at batch 128', 'losses unstable from a factor of about 8', lr_sweep_side(sweeps, 128, results)],
+        ['Part 2, experiment A: LR factor sweep at batch 512', 'instability moves to about 2x', lr_sweep_side(sweeps, 512, results)],
         ['Part 2, experiment B: forgetting at 4x LR', '(a) and (b) reach almost the same test loss; recent batches clearly lower loss, '
-         'back to the test level within about half an epoch', forgetting_side(sweeps, 4.0)],
+         'back to the test level within about half an epoch', forgetting_side(sweeps, 4.0, results)],
         ['Part 2, experiment B: forgetting at 1/4x LR', 'the full augmented set gives a lower test loss; recent batches stay better for many epochs',
-         forgetting_side(sweeps, 0.25)],
+         forgetting_side(sweeps, 0.25, results)],
     ]
-    return table(['what', 'the article', 'this project (from results/ only)'], rows)
+    return table(['what', 'the article (one NVIDIA V100, its full protocol)', 'this project (from results/ only; preset and machine named)'], rows)
 
-def results_page(results:Path, out_dir:Path) -> str:
+def results_page(results:Path, out_dir:Path, nbs_dir:Path=NBS) -> str:
     runs, sweeps = load_runs(results), load_sweeps(results)
     logs = [f for f in sorted(results.glob('*.log')) if not f.with_suffix('.json').exists() and f.name != 'throughput_cpu.log']
     in_progress = ''
@@ -361,114 +411,32 @@ def results_page(results:Path, out_dir:Path) -> str:
         '# Results', '',
         '> Every number on this page is read from a committed file under `results/` when the site is built; '
         'nothing is re-run and nothing is typed in. Where a file does not exist yet the page says *not run yet*.', '',
+        '(figures)=', "## Part 2's figures", '', figures_section(nbs_dir, out_dir), '',
         '(runs-table)=', '## Training runs', '',
         'One row per result record `results/*.json` written by `resnet-fast train` (accuracy is on the 10,000 test images; '
         'times are training time without evaluation).' + in_progress, '',
         '```{container} runs-table', '', runs_table(runs), '', '```', '',
         '## Sweeps', '', *sweep_md,
+        '(time-to-94)=', '## Time to 94% (`resnet-fast bench`)', '',
+        'Each record trains a recipe once per seed on the full training set; wall time is training plus the final evaluation.', '',
+        bench_section(results), '',
         '(throughput)=', '## Throughput benchmark', '', throughput_section(results, out_dir), '',
         '## The article against this project', '',
         "The article's numbers are from *How to train your ResNet* (parts 2 and 4; see `article-brief.md`); this project's are "
         'computed from the result files above. Runs at a reduced width, epoch count or on other hardware are not the '
         "article's protocol: the hardware and scale are named with every number.", '',
-        comparison_table(runs, sweeps), '',
+        comparison_table(runs, sweeps, results), '',
         "Part 2's figures, drawn from the sweep results, are on the page {doc}`06_results`. How to produce the missing files: {doc}`rerun`.", ''])
 
-def rerun_page() -> str:
-    return '''# How to rerun
-
-> The commands that produce every file the Results pages read. Nothing on the site is computed at build time
-> except tables and charts drawn from these files.
-
-All commands run from the repository root after `make install` (or `pip install -e '.[dev]'`), with CIFAR-10 in
-`$RESNET_FAST_DATA` (see the home page). `resnet-fast train --help` and `resnet-fast sweep --help` list every flag.
-
-## One training run: the part-4 ResNet-9 recipe
-
-```sh
-resnet-fast train --model resnet9 --seed 0 --out results/resnet9_recipe_cpu_seed0.json
-```
-
-Writes one result record (`settings`, `hardware`, per-epoch `rows`, `final`, `diverged`, ...) that appears in the
-runs table. Add `--checkpoint results/resnet9_recipe.ckpt` to resume an interrupted run, `--device cuda` on a GPU,
-`--seed N` for more runs of the median-over-runs comparison. The ResNet-18 of part 2:
-
-```sh
-resnet-fast train --model resnet18 --batch-size 128 --epochs 35 --seed 0 --out results/resnet18_b128_seed0.json
-resnet-fast train --model resnet18 --batch-size 512 --lr-mult 1.1 --epochs 35 --seed 0 --out results/resnet18_b512_seed0.json
-```
-
-## Throughput benchmark
-
-```sh
-python bench/throughput.py --out results/throughput_cpu.json
-```
-
-## One experiment notebook with other parameters (papermill)
-
-```sh
-papermill nbs/04_forgetting.ipynb out.ipynb -p lr_mult 4
-```
-
-## All three experiments of part 2 (sweeps)
-
-```sh
-resnet-fast sweep all --preset cpu
-```
-
-Runs every combination of `batch_size`, `forgetting` and `lr_sweep` as its own papermill execution and writes
-`results/cpu/<experiment>/results.csv`; complete combinations are skipped, so an interrupted sweep resumes.
-`--preset paper` is the article's exact protocol (for a GPU); `--preset smoke` is for tests only and is never shown as a result.
-
-## Rebuild this site
-
-```sh
-make docs            # = python tools/build_docs.py --out _site
-```
-'''
-
 # ---------------------------------------------------------------------------------------------------------
-# Sphinx
+# Sphinx: the site's hand-written sources (conf.py, static files, the rerun page) live in docs/
 # ---------------------------------------------------------------------------------------------------------
-CONF = '''
-project = "resnet_fast"
-author = "resnet_fast developers"
-copyright = "2026 onwards, resnet_fast developers"
-extensions = ["myst_nb"]
-html_theme = "furo"
-html_title = "resnet_fast"
-html_static_path = ["_static"]
-html_css_files = ["custom.css"]
-html_favicon = "_static/favicon.svg"
-html_show_sourcelink = False
-html_copy_source = False
-exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints"]
-nb_execution_mode = "off"
-nb_merge_streams = True
-nb_output_stderr = "show"
-myst_enable_extensions = ["colon_fence", "deflist"]
-myst_heading_anchors = 3
-nitpicky = True
-suppress_warnings = []
-pygments_style = "friendly"
-'''
-
-CSS = '''
-.runs-table table, article table.docutils { font-size: 0.82em; }
-article table.docutils td, article table.docutils th { vertical-align: top; }
-div.cell_output img { max-width: 100%; height: auto; }
-'''
-
-FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#d9480f"/>'
-           '<text x="16" y="22" font-size="15" font-family="sans-serif" font-weight="bold" text-anchor="middle" fill="#fff">94</text></svg>\n')
+DOCS = REPO / 'docs'
 
 def build(out:Path, proc:Path, results:Path, quiet:bool=True, nbs_dir:Path=NBS) -> float:
     t0 = time.perf_counter()
     if proc.exists(): shutil.rmtree(proc)
-    (proc / '_static').mkdir(parents=True)
-    (proc / 'conf.py').write_text(CONF)
-    (proc / '_static' / 'custom.css').write_text(CSS)
-    (proc / '_static' / 'favicon.svg').write_text(FAVICON)
+    shutil.copytree(DOCS, proc, ignore=shutil.ignore_patterns('_build'))
     nbs = sorted(nbs_dir.glob('*.ipynb'), key=lambda p: (p.name != 'index.ipynb', p.name))
     if not nbs or nbs[0].name != 'index.ipynb': sys.exit(f'build_docs: no index.ipynb in {nbs_dir}')
     chapters = [p.stem for p in nbs[1:]]
@@ -477,8 +445,7 @@ def build(out:Path, proc:Path, results:Path, quiet:bool=True, nbs_dir:Path=NBS) 
     for p in nbs:
         nb = preprocess(p, toc if p.name == 'index.ipynb' else '')
         (proc / p.name).write_text(json.dumps(nb, indent=1))
-    (proc / 'results.md').write_text(results_page(results, proc / '_generated'))
-    (proc / 'rerun.md').write_text(rerun_page())
+    (proc / 'results.md').write_text(results_page(results, proc / '_generated', nbs_dir))
     if out.exists(): shutil.rmtree(out)
     # Sphinx writes into PROC/_build/html (MyST-NB puts its jupyter_execute/ beside the output folder, so it stays
     # inside PROC); the finished site is copied to OUT only when the build has no warning at all.
@@ -494,7 +461,7 @@ def build(out:Path, proc:Path, results:Path, quiet:bool=True, nbs_dir:Path=NBS) 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--out', default=str(REPO / '_site'), help='where the HTML site goes (default: _site)')
+    ap.add_argument('--out', default=str(DOCS / '_build' / 'html'), help='where the HTML site goes (default: docs/_build/html)')
     ap.add_argument('--proc', default=str(REPO / '_proc'), help='intermediate folder of preprocessed sources (default: _proc)')
     ap.add_argument('--results', default=str(REPO / 'results'), help='results folder to read (default: results)')
     ap.add_argument('--nbs', default=str(NBS), help='notebooks folder (default: nbs)')
