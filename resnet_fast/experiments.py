@@ -19,8 +19,8 @@ from .training import autocast, check_settings, resolve_device
 
 # %% auto 0
 __all__ = ['LR_FACTORS', 'TRAIN_SIZES', 'PRESETS', 'EXPERIMENTS', 'Preset', 'get_preset', 'check_parameters',
-           'forgetting_schedule', 'replay_losses', 'Experiment', 'get_experiments', 'combination_name', 'write_atomic',
-           'save_metrics', 'collect', 'run_combination', 'sweep']
+           'forgetting_schedule', 'replay_losses', 'Experiment', 'combination_work', 'get_experiments',
+           'combination_name', 'write_atomic', 'save_metrics', 'collect', 'run_combination', 'sweep']
 
 # %% ../nbs/09_experiments.ipynb 6
 LR_FACTORS = (1/8, 1/4, 1/2, 1, 2, 4, 8, 16)
@@ -106,6 +106,14 @@ EXPERIMENTS = {e.name: e for e in [Experiment('batch_size', '03_batch_size.ipynb
                                    Experiment('forgetting', '04_forgetting.ipynb', _forgetting_grid),
                                    Experiment('lr_sweep', '05_lr_sweep.ipynb', _lr_sweep_grid)]}
 
+def combination_work(experiment:str, params:dict, p:Preset)->float:
+    "Images one combination pushes through the network, a test-set pass counted as a third of a training pass: the sweep's unit for its time estimate."
+    test = 10_000 / 3
+    if experiment == 'forgetting':
+        epochs = p.forgetting_warmup + p.forgetting_constant
+        return epochs * (p.train_size // 2 + p.train_size + 2 * test) + p.forgetting_replay * p.train_size / 3
+    return p.epochs * (params.get('train_size', p.train_size) + test)
+
 def get_experiments(name:str)->list[Experiment]:
     "The experiment called `name`, or all three for `'all'`."
     if name == 'all': return list(EXPERIMENTS.values())
@@ -116,7 +124,7 @@ def combination_name(params:dict)->str:
     "A file-name-safe name that encodes `params`, e.g. `batch_size=128_lr_mult=0.125_seed=0`."
     return '_'.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in sorted(params.items()))
 
-# %% ../nbs/09_experiments.ipynb 17
+# %% ../nbs/09_experiments.ipynb 18
 def write_atomic(path:str|Path, text:str):
     "Write `text` to `path` through a temporary file and a rename, so readers never see half a file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +135,7 @@ def save_metrics(path:str|Path|None, metrics:dict):
     "Save an experiment notebook's metrics as JSON (atomically); a no-op when `path` is None."
     if path is not None: write_atomic(path, json.dumps(metrics, indent=1))
 
-# %% ../nbs/09_experiments.ipynb 19
+# %% ../nbs/09_experiments.ipynb 20
 def _flatten(prefix, d, out):
     for k, v in d.items():
         if isinstance(v, dict): _flatten(f'{prefix}{k}.', v, out)
@@ -170,7 +178,7 @@ def run_combination(notebook:Path, out_dir:Path, name:str, parameters:dict, thre
     if partial.exists(): os.replace(partial, out_dir/f'{name}.failed.ipynb')
     return 'failed'
 
-# %% ../nbs/09_experiments.ipynb 20
+# %% ../nbs/09_experiments.ipynb 21
 def sweep(experiment:str, # 'batch_size', 'forgetting', 'lr_sweep' or 'all'
           preset:str='cpu', # 'paper', 'cpu' or 'smoke'
           results_dir:str|Path='results', # Results go to results_dir/<preset>/<experiment>/
@@ -195,6 +203,7 @@ def sweep(experiment:str, # 'batch_size', 'forgetting', 'lr_sweep' or 'all'
             else: todo.append((e, out_dir, name, dict(params, preset=p.name, device=device, **({'data_dir': data_dir} if data_dir else {}))))
     threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
     start, running = time.perf_counter(), set()
+    work_left, work_done = sum(combination_work(e.name, params, p) for e, _, _, params in todo), 0.0
     lock = threading.Lock()
     def one(job):
         e, out_dir, name, params = job
@@ -205,12 +214,13 @@ def sweep(experiment:str, # 'batch_size', 'forgetting', 'lr_sweep' or 'all'
     if progress: print(f'{len(todo)} combinations to run, {counts["skipped"]} already complete', flush=True)
     with ThreadPoolExecutor(workers) as pool:
         for i, future in enumerate(as_completed([pool.submit(one, j) for j in todo]), 1):
-            (e, out_dir, name, _), status = future.result()
+            (e, out_dir, name, params), status = future.result()
+            work = combination_work(e.name, params, p); work_done += work; work_left -= work
             counts['done' if status == 'ok' else 'failed'] += 1
             collect(out_dir)
             if progress:
                 elapsed = time.perf_counter() - start; left = len(todo) - i
                 print(f'[{i}/{len(todo)}] {e.name}/{name}: {status} | done {i}, running {len(running)}, left {left - len(running)}, '
-                      f'elapsed {elapsed / 60:.1f} min, remaining ~{elapsed / i * left / 60:.1f} min', flush=True)
+                      f'elapsed {elapsed / 60:.1f} min, remaining ~{elapsed / work_done * work_left / 60:.1f} min', flush=True)
     for e in experiments: collect(Path(results_dir)/p.name/e.name)
     return counts

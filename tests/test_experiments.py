@@ -2,7 +2,7 @@
 import csv, json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
-from resnet_fast.experiments import (PRESETS, check_parameters, combination_name, forgetting_schedule, get_experiments,
+from resnet_fast.experiments import (PRESETS, check_parameters, combination_name, combination_work, forgetting_schedule, get_experiments,
                                      get_preset, sweep, write_atomic)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -21,6 +21,13 @@ def test_grids_and_names():
     assert len(get_experiments('all')) == 3
     s = forgetting_schedule(5, 25, 0.25)  # the ResNet-18 recipe's peak at batch 128 is 0.1
     assert s(5) == pytest.approx(0.025) and s(30) == pytest.approx(0.025) and s(0) == 0
+
+def test_time_estimate_weighs_combinations_by_their_images():
+    cpu = PRESETS['cpu']
+    small, full = (combination_work('lr_sweep', dict(train_size=n, batch_size=128, lr_mult=1), cpu) for n in (6_250, 50_000))
+    assert small == pytest.approx(cpu.epochs * (6_250 + 10_000 / 3)) and full == pytest.approx(cpu.epochs * (50_000 + 10_000 / 3))
+    assert combination_work('batch_size', dict(batch_size=512), cpu) == full  # the full training set
+    assert combination_work('forgetting', dict(lr_mult=4), cpu) > 2 * full  # 10 epochs of 25,000 + 50,000 images
 
 @pytest.mark.parametrize('call, message', [
     (lambda: get_preset('huge'), "preset='huge'"), (lambda: get_experiments('mnist'), "experiment='mnist'"),
