@@ -405,7 +405,8 @@ def results_page(results:Path, out_dir:Path, nbs_dir:Path=NBS) -> str:
                        + ', '.join(f'`{f.relative_to(results.parent).as_posix()}`' for f in logs) + '.')
     sweep_md = []
     for (preset, exp), (path, rows) in sweeps.items():
-        sweep_md += [f'### `{exp}`, preset `{preset}`', '', f'From `{path}`.', '', sweep_table(rows), '']
+        sweep_md += [f'### `{exp}`, preset `{preset}`', '', f'From `{path}`; every run on {sweep_hardware(results, preset, exp)}.', '',
+                     sweep_table(rows), '']
     if not sweep_md: sweep_md = [f'No sweep has been run yet (`results/<preset>/<experiment>/results.csv`): {NOT_RUN}.', '']
     return '\n'.join([
         '# Results', '',
