@@ -145,7 +145,9 @@ def test_results_page(server, browser, shots):
     figures = browser.find_elements('css selector', 'img[src*="06_results_"]')
     assert len(figures) == len(stored), f"the results page shows {len(figures)} of the results notebook's {len(stored)} figures"
     assert all(browser.execute_script('return arguments[0].naturalWidth', f) > 0 for f in figures)
+    browser.set_window_size(1280, min(browser.execute_script('return document.body.scrollHeight'), 5000))  # the figures and the runs table
     browser.save_screenshot(str(shots / 'results.png'))
+    browser.set_window_size(1280, 2000)
 
 def test_results_tables_from_files(tmp_path):
     "The runs and comparison tables read result files and say *not run yet* where there are none."

@@ -437,7 +437,7 @@ DOCS = REPO / 'docs'
 def build(out:Path, proc:Path, results:Path, quiet:bool=True, nbs_dir:Path=NBS) -> float:
     t0 = time.perf_counter()
     if proc.exists(): shutil.rmtree(proc)
-    shutil.copytree(DOCS, proc, ignore=shutil.ignore_patterns('_build'))
+    shutil.copytree(DOCS, proc, ignore=shutil.ignore_patterns('_build', 'screenshots'))
     nbs = sorted(nbs_dir.glob('*.ipynb'), key=lambda p: (p.name != 'index.ipynb', p.name))
     if not nbs or nbs[0].name != 'index.ipynb': sys.exit(f'build_docs: no index.ipynb in {nbs_dir}')
     chapters = [p.stem for p in nbs[1:]]
