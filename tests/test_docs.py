@@ -141,7 +141,7 @@ def test_results_page(server, browser, shots):
     if (REPO / 'results' / 'throughput_cpu.json').exists():
         imgs = browser.find_elements('css selector', 'img[src*="throughput_cpu"]')
         assert imgs and browser.execute_script('return arguments[0].naturalWidth', imgs[0]) > 0, 'the throughput figure is missing'
-    stored = build_docs.notebook_figures(REPO / 'nbs' / '06_results.ipynb', shots / 'stored')
+    stored = build_docs.notebook_figures(REPO / 'nbs' / '06_results.ipynb', Path(tempfile.mkdtemp(prefix='resnet_fast_figures_')))
     figures = browser.find_elements('css selector', 'img[src*="06_results_"]')
     assert len(figures) == len(stored), f"the results page shows {len(figures)} of the results notebook's {len(stored)} figures"
     assert all(browser.execute_script('return arguments[0].naturalWidth', f) > 0 for f in figures)
