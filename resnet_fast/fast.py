@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_fast.ipynb 3
 from __future__ import annotations
-import json, math, os, statistics, time
+import json, os, statistics, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -12,7 +12,7 @@ import torch
 
 from .data import evaluation_batches, load_cifar10
 from .model import forward_flops, make_model
-from .training import autocast, check_settings, evaluate, hardware, resolve_device, resolve_precision, run, synchronize
+from .training import check_settings, evaluate, hardware, resolve_device, resolve_precision, run, synchronize
 
 # %% auto 0
 __all__ = ['DTYPES', 'matmul_peak_flops', 'training_flops_per_image', 'time_floor', 'BenchResult', 'summarise', 'bench',
