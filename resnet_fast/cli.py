@@ -10,7 +10,7 @@ from pathlib import Path
 from .model import MODELS
 from .training import PRECISIONS, check_settings, run
 from .experiments import EXPERIMENTS, PRESETS, sweep
-from .fast import bench, format_bench
+from .fast import RECIPES, bench, format_bench
 
 # %% auto 0
 __all__ = ['default_out', 'add_train_args', 'add_sweep_args', 'sweep_command', 'add_bench_args', 'bench_command', 'parser',
@@ -61,29 +61,30 @@ def sweep_command(args)->int:
 
 def add_bench_args(p:argparse.ArgumentParser):
     "The flags of `resnet-fast bench`."
-    p.add_argument('--model', default='resnet9', help=f'network of the recipe: {" or ".join(sorted(MODELS))} (default: %(default)s)')
+    p.add_argument('--recipe', default='fast', help=f'{" or ".join(RECIPES)}: the fast recipe or the series\' recipe of a network (default: %(default)s)')
     p.add_argument('--seeds', type=int, default=5, help='number of runs, one per seed, >= 1 (default: %(default)s)')
     p.add_argument('--first-seed', type=int, default=0, help='seed of the first run (default: %(default)s)')
     p.add_argument('--width', type=float, default=1.0, help='channel-width multiplier, > 0 (default: %(default)s)')
-    p.add_argument('--epochs', type=int, default=None, help="epochs (default: the recipe's)")
-    p.add_argument('--batch-size', type=int, default=512, help='mini-batch size (default: %(default)s)')
-    p.add_argument('--lr-mult', type=float, default=1.0, help='factor on the learning-rate schedule, > 0 (default: %(default)s)')
+    p.add_argument('--epochs', type=float, default=None, help="epochs (default: the recipe's: 11 for fast, 24 for resnet9, 35 for resnet18; fractions for fast only)")
+    p.add_argument('--batch-size', type=int, default=None, help="mini-batch size (default: the recipe's: 1024 for fast, 512 otherwise)")
+    p.add_argument('--lr-mult', type=float, default=1.0, help='factor on the learning rate, > 0 (default: %(default)s)')
+    p.add_argument('--tta-level', type=int, default=2, help='test-time augmentation of the fast recipe: 0 none, 1 mirror, 2 mirror and 1-px shifts (default: %(default)s)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)")
     p.add_argument('--precision', default='auto', help=f"{', '.join(PRECISIONS)} (default: %(default)s)")
     p.add_argument('--data-dir', default=None, help='CIFAR-10 directory (default: $RESNET_FAST_DATA, then ~/.cache/resnet_fast/cifar10)')
-    p.add_argument('--out', type=Path, default=None, help='benchmark JSON to write; must not exist (default: results/bench_<model>_w<width>_<device>_<n>seeds.json)')
+    p.add_argument('--out', type=Path, default=None, help='benchmark JSON to write; must not exist (default: results/bench_<recipe>_w<width>_<device>_<n>seeds.json)')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar, only one line per finished run')
 
 def bench_command(args)->int:
-    "Check the flags, run the benchmark, save and print it; return the exit code."
-    out = args.out or Path('results')/f'bench_{args.model}_w{args.width:g}_{args.device}_{args.seeds}seeds.json'
+    "Check the flags (in `bench`, before any work), run the benchmark, save and print it; return the exit code."
+    out = args.out or Path('results')/f'bench_{args.recipe}_w{args.width:g}_{args.device}_{args.seeds}seeds.json'
+    epochs = int(args.epochs) if args.epochs is not None and args.recipe != 'fast' and args.epochs == int(args.epochs) else args.epochs
     try:
-        if args.seeds < 1: raise ValueError(f'--seeds {args.seeds} is not allowed: it must be >= 1.')
-        check_settings(args.model, args.width, args.epochs, args.batch_size, args.lr_mult, 50_000, 'crop,flip,cutout', 8, args.device, args.precision)
         if out.exists(): raise ValueError(f'--out {out} already exists: refusing to overwrite a finished benchmark; choose another path.')
+        result = bench(args.recipe, args.seeds, args.width, epochs, args.batch_size, args.lr_mult, args.tta_level, first_seed=args.first_seed,
+                       device=args.device, precision=args.precision, data_dir=args.data_dir, progress=not args.no_progress)
     except ValueError as e:
         print(f'resnet-fast bench: error: {e}', file=sys.stderr); return 2
-    result = bench(args.model, args.seeds, args.width, args.epochs, args.batch_size, args.lr_mult, first_seed=args.first_seed,
-                   device=args.device, precision=args.precision, data_dir=args.data_dir)
     result.save(out)
     print(format_bench(result)); print(f'wrote {out}')
     return 0

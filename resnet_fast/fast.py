@@ -4,19 +4,21 @@
 
 # %% ../nbs/07_fast.ipynb 3
 from __future__ import annotations
-import json, os, statistics, time
+import json, math, os, statistics, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import torch
 
 from .data import evaluation_batches, load_cifar10
-from .model import forward_flops, make_model
+from .model import forward_flops, make_model, scaled
+from .schedule import SCHEDULES
 from .training import check_settings, evaluate, hardware, resolve_device, resolve_precision, run, synchronize
+from .fast_recipe import FAST_NET, check_fast_settings, fast_recipe_flops_per_image, train_fast
 
 # %% auto 0
-__all__ = ['DTYPES', 'matmul_peak_flops', 'training_flops_per_image', 'time_floor', 'BenchResult', 'summarise', 'bench',
-           'format_bench']
+__all__ = ['DTYPES', 'RECIPES', 'matmul_peak_flops', 'training_flops_per_image', 'time_floor', 'BenchResult', 'summarise',
+           'check_bench_settings', 'fast_groups', 'bench_fast_run', 'bench_series_run', 'bench', 'format_bench']
 
 # %% ../nbs/07_fast.ipynb 6
 DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16, fp32=torch.float32)
@@ -83,51 +85,86 @@ def summarise(runs:list, target:float=0.94)->dict:
                 diverged=sum(r['diverged'] for r in runs))
 
 # %% ../nbs/07_fast.ipynb 16
-def bench(model:str='resnet9', # Network of the recipe
+RECIPES = ('fast', 'resnet9', 'resnet18') # the fast recipe of chapter 07b, or the series' recipe of a network of `MODELS`
+
+def check_bench_settings(recipe, seeds, width, epochs, batch_size, lr_mult, tta_level, device, precision):
+    "Raise `ValueError` naming the first bench setting that is not allowed; return the resolved device and precision."
+    if recipe not in RECIPES: raise ValueError(f'recipe={recipe!r} is not allowed: choose one of {list(RECIPES)}.')
+    if not (isinstance(seeds, int) and seeds >= 1): raise ValueError(f'seeds={seeds!r} is not allowed: it must be a whole number >= 1.')
+    if recipe == 'fast':
+        if not (isinstance(width, (int, float)) and math.isfinite(width) and width > 0): raise ValueError(f'width={width!r} is not allowed: it must be a positive number.')
+        if not (isinstance(lr_mult, (int, float)) and math.isfinite(lr_mult) and lr_mult > 0): raise ValueError(f'lr_mult={lr_mult!r} is not allowed: it must be a positive number.')
+        check_fast_settings(11.0 if epochs is None else epochs, batch_size or 1024, tta_level)
+        dev = resolve_device(device); return dev, resolve_precision(precision, dev)
+    if epochs is not None and not isinstance(epochs, int): raise ValueError(f'epochs={epochs!r} is not allowed for recipe={recipe!r}: it must be a whole number >= 1.')
+    dev, precision, _ = check_settings(recipe, width, epochs, batch_size or 512, lr_mult, 50_000, 'crop,flip,cutout', 8, device, precision)
+    return dev, precision
+
+def fast_groups(width:float=1.0)->tuple:
+    "`FAST_NET` with every channel count times `width`."
+    return tuple((name, scaled(channels, width)) for name, channels in FAST_NET)
+
+def bench_fast_run(data, seed, width, epochs, batch_size, lr_mult, tta_level, dev, precision, progress=False)->dict:
+    "One seed of the fast recipe, as a bench record."
+    r = train_fast(data, seed, epochs, batch_size, tta_level, fast_groups(width), lr_mult=lr_mult, device=dev, precision=precision, progress=progress)
+    flops = fast_recipe_flops_per_image(fast_groups(width))
+    return dict(seed=seed, test_acc=r['test_acc'], test_loss=r['test_loss'], train_time=r['train_time'], eval_time=r['eval_time'],
+                wall_time=r['wall_time'], images_per_s=r['images'] / r['train_time'], achieved_flops=r['images'] * flops / r['train_time'],
+                diverged=r['diverged'], time_to_94=r['wall_time'] if r['test_acc'] >= 0.94 else None, epochs_run=r['steps'] * batch_size / 50_000,
+                rows=r['rows'])
+
+def bench_series_run(data, recipe, seed, width, epochs, batch_size, lr_mult, dev, precision)->dict:
+    "One seed of the series' recipe for network `recipe`, as a bench record (the final evaluation timed on its own)."
+    result, net, train_batches = run(recipe, width, epochs, batch_size, lr_mult, 50_000, 'crop,flip,cutout', seed=seed, device=str(dev),
+                                     precision=precision, data=data, progress=False, return_model=True)
+    test_batches = evaluation_batches(data, device=dev, memory_format=torch.channels_last)
+    synchronize(dev); t = time.perf_counter()
+    test_loss, test_acc = evaluate(net, test_batches, dev, precision)
+    synchronize(dev); eval_time = time.perf_counter() - t
+    train_time, images = result.final['train_time'], len(train_batches) * batch_size * result.final['epochs_run']
+    return dict(seed=seed, test_acc=test_acc, test_loss=test_loss, train_time=train_time, eval_time=eval_time, wall_time=train_time + eval_time,
+                images_per_s=images / train_time, achieved_flops=images * training_flops_per_image(recipe, width) / train_time,
+                diverged=result.diverged, time_to_94=result.time_to_94, epochs_run=result.final['epochs_run'], rows=result.rows)
+
+def bench(recipe:str='fast', # 'fast' (chapter 07b) or the series' recipe of 'resnet9' or 'resnet18'
           seeds:int=5, # Number of runs, seeds `first_seed`, `first_seed` + 1, ...
           width:float=1.0, # Channel-width multiplier
-          epochs:int|None=None, # Epochs (default: the recipe's)
-          batch_size:int=512, # Mini-batch size
-          lr_mult:float=1.0, # Factor on the recipe's learning-rate schedule
-          augment:str='crop,flip,cutout', # Training augmentation
+          epochs:float|None=None, # Epochs (default: the recipe's: 11 for fast, 24 for resnet9, 35 for resnet18); fractions for fast only
+          batch_size:int|None=None, # Mini-batch size (default: the recipe's: 1024 for fast, 512 otherwise)
+          lr_mult:float=1.0, # Factor on the recipe's learning rate
+          tta_level:int=2, # Test-time augmentation of the fast recipe: 0 none, 1 mirror, 2 mirror and shifts
           first_seed:int=0, # Seed of the first run
           device:str='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
           precision:str='auto', # 'auto', 'bf16', 'fp16' (CUDA) or 'fp32'
           data_dir:str|Path|None=None, # CIFAR-10 directory
-          progress:bool=True, # Per-run progress bars and one line per finished run
+          progress:bool=True, # A progress bar per run (fast recipe) and one line per finished run
          )->BenchResult:
     "Train the recipe once per seed and report accuracy statistics, median wall time, images/s and FLOP/s against the peak."
-    if not (isinstance(seeds, int) and seeds >= 1): raise ValueError(f'seeds={seeds!r} is not allowed: it must be a whole number >= 1.')
-    dev, precision, aug = check_settings(model, width, epochs, batch_size, lr_mult, 50_000, augment, 8, device, precision)
+    dev, precision = check_bench_settings(recipe, seeds, width, epochs, batch_size, lr_mult, tta_level, device, precision)
+    batch_size = batch_size or (1024 if recipe == 'fast' else 512)
     peak = matmul_peak_flops(dev, precision)
     t0 = time.perf_counter(); data = load_cifar10(data_dir); data_load_time = time.perf_counter() - t0
-    flops_per_image = training_flops_per_image(model, width)
     runs = []
     for seed in range(first_seed, first_seed + seeds):
-        result, net, train_batches = run(model, width, epochs, batch_size, lr_mult, 50_000, augment, seed=seed, device=str(dev),
-                                         precision=precision, data=data, progress=False, return_model=True)
-        test_batches = evaluation_batches(data, device=dev, memory_format=torch.channels_last)
-        synchronize(dev); t = time.perf_counter()
-        test_loss, test_acc = evaluate(net, test_batches, dev, precision)
-        synchronize(dev); eval_time = time.perf_counter() - t
-        train_time = result.final['train_time']
-        images = len(train_batches) * batch_size * result.final['epochs_run']
-        runs.append(dict(seed=seed, test_acc=test_acc, test_loss=test_loss, train_time=train_time, eval_time=eval_time,
-                         wall_time=train_time + eval_time, images_per_s=images / train_time,
-                         achieved_flops=images * flops_per_image / train_time, diverged=result.diverged,
-                         time_to_94=result.time_to_94, epochs_run=result.final['epochs_run']))
-        if progress: print(f"seed {seed}: test acc {test_acc:.4f}, wall time {train_time + eval_time:.1f} s "
-                           f"({images / train_time:.0f} images/s, {images * flops_per_image / train_time / 1e9:.0f} GFLOP/s)", flush=True)
-    settings = dict(model=model, width=width, epochs=result.settings['epochs'], batch_size=batch_size, lr_mult=lr_mult, augment=str(aug),
-                    first_seed=first_seed, device=str(dev), precision=precision, training_flops_per_image=flops_per_image,
-                    schedule=result.settings['schedule'], data_source=data.source)
+        if recipe == 'fast': r = bench_fast_run(data, seed, width, 11.0 if epochs is None else epochs, batch_size, lr_mult, tta_level, dev, precision, progress)
+        else: r = bench_series_run(data, recipe, seed, width, epochs, batch_size, lr_mult, dev, precision)
+        runs.append(r)
+        if progress: print(f"seed {seed}: test acc {r['test_acc']:.4f}, wall time {r['wall_time']:.1f} s (eval {r['eval_time']:.1f} s; "
+                           f"{r['images_per_s']:.0f} images/s, {r['achieved_flops'] / 1e9:.0f} GFLOP/s)", flush=True)
+    flops = fast_recipe_flops_per_image(fast_groups(width)) if recipe == 'fast' else training_flops_per_image(recipe, width)
+    settings = dict(recipe=recipe, model='fast_net' if recipe == 'fast' else recipe, width=width,
+                    epochs=(11.0 if epochs is None else epochs) if recipe == 'fast' else (epochs or SCHEDULES[recipe].knots[-1]),
+                    batch_size=batch_size, lr_mult=lr_mult, tta_level=tta_level if recipe == 'fast' else 0,
+                    first_seed=first_seed, device=str(dev), precision=precision, training_flops_per_image=flops, data_source=data.source)
     return BenchResult(settings, hardware(dev), peak, data_load_time, runs, summarise(runs))
 
 def format_bench(b:BenchResult)->str:
     "A short report of a benchmark: accuracy statistics, median time, throughput and efficiency."
     s, hw = b.summary, b.hardware
     machine = hw.get('gpu') or f"{hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} threads)"
-    return (f"{b.settings['model']} width {b.settings['width']:g}, {b.settings['epochs']} epochs, batch {b.settings['batch_size']}, "
+    tta = f", TTA level {b.settings['tta_level']}" if b.settings.get('recipe') == 'fast' else ''
+    return (f"{b.settings.get('recipe', b.settings['model'])} recipe ({b.settings['model']} width {b.settings['width']:g}), "
+            f"{b.settings['epochs']:g} epochs, batch {b.settings['batch_size']}{tta}, "
             f"{b.settings['precision']} on {machine}\n"
             f"test accuracy over {s['seeds']} seeds: mean {s['mean_test_acc']:.4f}, min {s['min_test_acc']:.4f}, max {s['max_test_acc']:.4f}; "
             f"{s['fraction_reaching_target']:.0%} of runs >= {s['target']:.0%}\n"
