@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 
-from .data import evaluation_batches, load_cifar10
+from .data import load_cifar10
 from .model import forward_flops, make_model, scaled
 from .schedule import SCHEDULES
-from .training import check_settings, evaluate, hardware, resolve_device, resolve_precision, run, synchronize
+from .training import check_settings, hardware, resolve_device, resolve_precision, run, synchronize
 from .fast_recipe import FAST_NET, check_fast_settings, fast_recipe_flops_per_image, train_fast
 
 # %% auto 0
@@ -54,7 +54,7 @@ def time_floor(model:str, epochs:int, peak_flops:float, width:float=1.0, train_s
     "Seconds a run needs at `peak_flops` if nothing but its convolutions and linear layers cost time."
     return training_flops_per_image(model, width) * epochs * train_size / peak_flops
 
-# %% ../nbs/07_fast.ipynb 13
+# %% ../nbs/07_fast.ipynb 14
 @dataclass
 class BenchResult:
     "The per-seed runs of one recipe and their summary, ready to save as JSON."
@@ -84,7 +84,7 @@ def summarise(runs:list, target:float=0.94)->dict:
                 median_achieved_flops=statistics.median(r['achieved_flops'] for r in runs),
                 diverged=sum(r['diverged'] for r in runs))
 
-# %% ../nbs/07_fast.ipynb 16
+# %% ../nbs/07_fast.ipynb 17
 RECIPES = ('fast', 'resnet9', 'resnet18') # the fast recipe of chapter 07b, or the series' recipe of a network of `MODELS`
 
 def check_bench_settings(recipe, seeds, width, epochs, batch_size, lr_mult, tta_level, device, precision):
@@ -114,16 +114,14 @@ def bench_fast_run(data, seed, width, epochs, batch_size, lr_mult, tta_level, de
                 rows=r['rows'])
 
 def bench_series_run(data, recipe, seed, width, epochs, batch_size, lr_mult, dev, precision)->dict:
-    "One seed of the series' recipe for network `recipe`, as a bench record (the final evaluation timed on its own)."
-    result, net, train_batches = run(recipe, width, epochs, batch_size, lr_mult, 50_000, 'crop,flip,cutout', seed=seed, device=str(dev),
-                                     precision=precision, data=data, progress=False, return_model=True)
-    test_batches = evaluation_batches(data, device=dev, memory_format=torch.channels_last)
-    synchronize(dev); t = time.perf_counter()
-    test_loss, test_acc = evaluate(net, test_batches, dev, precision)
-    synchronize(dev); eval_time = time.perf_counter() - t
-    train_time, images = result.final['train_time'], len(train_batches) * batch_size * result.final['epochs_run']
-    return dict(seed=seed, test_acc=test_acc, test_loss=test_loss, train_time=train_time, eval_time=eval_time, wall_time=train_time + eval_time,
-                images_per_s=images / train_time, achieved_flops=images * training_flops_per_image(recipe, width) / train_time,
+    "One seed of the series' recipe for network `recipe`, as a bench record (its last epoch's evaluation is the final one)."
+    result = run(recipe, width, epochs, batch_size, lr_mult, 50_000, 'crop,flip,cutout', seed=seed, device=str(dev),
+                 precision=precision, data=data, progress=False)
+    last = result.rows[-1]
+    train_time, images = result.final['train_time'], (50_000 // batch_size) * batch_size * result.final['epochs_run']
+    return dict(seed=seed, test_acc=last['test_acc'], test_loss=last['test_loss'], train_time=train_time, eval_time=last['eval_time'],
+                wall_time=train_time + last['eval_time'], images_per_s=images / train_time,
+                achieved_flops=images * training_flops_per_image(recipe, width) / train_time,
                 diverged=result.diverged, time_to_94=result.time_to_94, epochs_run=result.final['epochs_run'], rows=result.rows)
 
 def bench(recipe:str='fast', # 'fast' (chapter 07b) or the series' recipe of 'resnet9' or 'resnet18'

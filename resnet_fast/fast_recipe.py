@@ -50,6 +50,8 @@ def fast_net(groups=FAST_NET, # (name, channels) of each conv group
              logit_scale:float=1/9, # Multiplies the logits
              num_classes:int=10)->nn.Sequential:
     "Whitening stem (frozen weights, learnt bias), GELU, the conv groups, 3x3 max-pool, linear, logit scale."
+    if len(groups) != 3: raise ValueError(f'groups={groups!r} is not allowed: the network has three conv groups '
+                                          f'(31 -> 15 -> 7 -> 3 pixels, then a 3x3 max-pool); got {len(groups)}.')
     c_in = 2 * 3 * whiten_kernel**2
     layers = [('whiten', nn.Conv2d(3, c_in, whiten_kernel, padding=0, bias=True)), ('act', nn.GELU())]
     for name, channels in groups:
@@ -160,8 +162,8 @@ def check_fast_settings(epochs:float, batch_size:int, tta_level:int, groups=FAST
     if not (isinstance(batch_size, int) and 1 <= batch_size <= 50_000):
         raise ValueError(f'batch_size={batch_size!r} is not allowed: it must be a whole number from 1 to 50000.')
     if tta_level not in TTA_LEVELS: raise ValueError(f'tta_level={tta_level!r} is not allowed: choose one of {list(TTA_LEVELS)}.')
-    if not (groups and all(isinstance(c, int) and c >= 1 for _, c in groups)):
-        raise ValueError(f'groups={groups!r} is not allowed: give (name, channels) rows with whole channel counts >= 1.')
+    if not (len(groups) == 3 and all(isinstance(c, int) and c >= 1 for _, c in groups)):
+        raise ValueError(f'groups={groups!r} is not allowed: give three (name, channels) rows with whole channel counts >= 1.')
 
 def train_fast(data:Cifar10, # CIFAR-10, loaded (`load_cifar10`)
                seed:int=0, # Seeds the weights, flips, order and translations

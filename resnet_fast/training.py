@@ -154,9 +154,12 @@ def train(model:nn.Module, train_batches:Batches, test_batches:Batches,
         bar.close()
         if not log.diverged and not math.isfinite(loss_sum.item()): log.diverged, log.diverged_at = True, epoch + 1
         total_time += train_time
+        t_eval = time.perf_counter()
         test_loss, test_acc = evaluate(model, test_batches, device, precision)
+        synchronize(device)
         row = dict(epoch=epoch + 1, lr=lr_schedule(epoch + 1), train_time=train_time, train_loss=loss_sum.item() / seen,
-                   train_acc=correct.item() / seen, test_loss=test_loss, test_acc=test_acc, total_time=total_time)
+                   train_acc=correct.item() / seen, test_loss=test_loss, test_acc=test_acc, total_time=total_time,
+                   eval_time=time.perf_counter() - t_eval)
         log.rows.append(row)
         if progress: print(format_row(row), flush=True)
         if log.diverged:

@@ -29,14 +29,17 @@ def test_train_writes_result_and_refuses_to_overwrite(tmp_path, capsys):
     assert main(args) == 2 and 'already exists' in capsys.readouterr().err
     assert out.read_text() == before
 
-@pytest.mark.parametrize('flags, message', [(['--seeds', '0'], '--seeds 0'), (['--model', 'vgg'], "model='vgg'"),
-                                            (['--lr-mult', '0'], 'lr_mult=0.0'), (['--device', 'tpu'], "device='tpu'")])
+@pytest.mark.parametrize('flags, message', [(['--seeds', '0'], 'seeds=0'), (['--recipe', 'vgg'], "recipe='vgg'"),
+                                            (['--lr-mult', '0'], 'lr_mult=0.0'), (['--device', 'tpu'], "device='tpu'"),
+                                            (['--tta-level', '3'], 'tta_level=3'), (['--epochs', '0'], 'epochs=0'),
+                                            (['--recipe', 'resnet9', '--epochs', '2.5'], 'epochs=2.5'),
+                                            (['--recipe', 'resnet9', '--width', '-1'], 'width=-1')])
 def test_bench_bad_flags_fail_fast(flags, message, capsys):
     assert main(['bench', *flags]) == 2
     assert message in capsys.readouterr().err
 
 def test_bench_writes_statistics_and_refuses_to_overwrite(tmp_path, capsys):
-    "Two tiny real runs: the record holds one entry per seed and a summary computed from them."
+    "Two tiny real runs of the fast recipe: the record holds one entry per seed and a summary computed from them."
     out = tmp_path / 'bench.json'
     args = ['bench', '--width', '0.0625', '--epochs', '1', '--seeds', '2', '--first-seed', '3', '--out', str(out)]
     assert main(args) == 0
@@ -47,3 +50,12 @@ def test_bench_writes_statistics_and_refuses_to_overwrite(tmp_path, capsys):
     assert all(r['wall_time'] == pytest.approx(r['train_time'] + r['eval_time']) for r in b['runs'])
     assert b['peak_flops'] > 0 and b['data_load_time'] > 0 and 'median wall time' in capsys.readouterr().out
     assert main(args) == 2 and 'already exists' in capsys.readouterr().err
+
+def test_bench_series_recipe(tmp_path, capsys):
+    "The series' ResNet-9 recipe through the same bench: one tiny real run, evaluated and timed."
+    out = tmp_path / 'bench9.json'
+    assert main(['bench', '--recipe', 'resnet9', '--width', '0.0625', '--epochs', '1', '--seeds', '1', '--out', str(out), '--no-progress']) == 0
+    b = json.loads(out.read_text())
+    assert b['settings']['recipe'] == 'resnet9' and b['settings']['epochs'] == 1 and b['settings']['batch_size'] == 512
+    assert 0.1 < b['runs'][0]['test_acc'] < 1 and b['runs'][0]['eval_time'] > 0
+    assert 'resnet9 recipe' in capsys.readouterr().out

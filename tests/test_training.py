@@ -39,6 +39,7 @@ def test_short_real_run_beats_chance(short_run):
     assert short_run.final['test_acc'] > 0.35, short_run.final  # chance is 0.10
     assert [r['epoch'] for r in short_run.rows] == [1, 2]
     assert short_run.rows[1]['total_time'] == pytest.approx(short_run.rows[0]['train_time'] + short_run.rows[1]['train_time'])
+    assert all(r['eval_time'] > 0 for r in short_run.rows)  # each evaluation timed apart from training
     assert short_run.settings['precision'] == 'bf16' and short_run.hardware['device'] == 'cpu'
 
 def test_cpu_runs_are_repeatable(cifar, short_run):
