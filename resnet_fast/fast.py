@@ -14,11 +14,12 @@ from .data import load_cifar10
 from .model import forward_flops, make_model, scaled
 from .schedule import SCHEDULES
 from .training import check_settings, hardware, resolve_device, resolve_precision, run, synchronize
-from .fast_recipe import FAST_NET, check_fast_settings, fast_recipe_flops_per_image, train_fast
+from .fast_recipe import FAST_EPOCHS, FAST_NET, check_fast_settings, fast_recipe_flops_per_image, train_fast
 
 # %% auto 0
 __all__ = ['DTYPES', 'RECIPES', 'matmul_peak_flops', 'training_flops_per_image', 'time_floor', 'BenchResult', 'summarise',
-           'check_bench_settings', 'fast_groups', 'bench_fast_run', 'bench_series_run', 'bench', 'format_bench']
+           'check_bench_settings', 'fast_groups', 'bench_fast_run', 'bench_series_run', 'bench', 'describe_recipe',
+           'format_bench']
 
 # %% ../nbs/07_fast.ipynb 6
 DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16, fp32=torch.float32)
@@ -94,7 +95,7 @@ def check_bench_settings(recipe, seeds, width, epochs, batch_size, lr_mult, tta_
     if recipe == 'fast':
         if not (isinstance(width, (int, float)) and math.isfinite(width) and width > 0): raise ValueError(f'width={width!r} is not allowed: it must be a positive number.')
         if not (isinstance(lr_mult, (int, float)) and math.isfinite(lr_mult) and lr_mult > 0): raise ValueError(f'lr_mult={lr_mult!r} is not allowed: it must be a positive number.')
-        check_fast_settings(11.0 if epochs is None else epochs, batch_size or 1024, tta_level)
+        check_fast_settings(FAST_EPOCHS if epochs is None else epochs, batch_size or 1024, tta_level)
         dev = resolve_device(device); return dev, resolve_precision(precision, dev)
     if epochs is not None and not isinstance(epochs, int): raise ValueError(f'epochs={epochs!r} is not allowed for recipe={recipe!r}: it must be a whole number >= 1.')
     dev, precision, _ = check_settings(recipe, width, epochs, batch_size or 512, lr_mult, 50_000, 'crop,flip,cutout', 8, device, precision)
@@ -104,16 +105,15 @@ def fast_groups(width:float=1.0)->tuple:
     "`FAST_NET` with every channel count times `width`."
     return tuple((name, scaled(channels, width)) for name, channels in FAST_NET)
 
-def bench_fast_run(data, seed, width, epochs, batch_size, lr_mult, tta_level, dev, precision, progress=False)->dict:
-    "One seed of the fast recipe, as a bench record."
+def bench_fast_run(data, seed, width, epochs, batch_size, lr_mult, tta_level, dev, precision, flops, progress=False)->dict:
+    "One seed of the fast recipe, as a bench record (`flops`: training FLOPs per image)."
     r = train_fast(data, seed, epochs, batch_size, tta_level, fast_groups(width), lr_mult=lr_mult, device=dev, precision=precision, progress=progress)
-    flops = fast_recipe_flops_per_image(fast_groups(width))
     return dict(seed=seed, test_acc=r['test_acc'], test_loss=r['test_loss'], train_time=r['train_time'], eval_time=r['eval_time'],
                 wall_time=r['wall_time'], images_per_s=r['images'] / r['train_time'], achieved_flops=r['images'] * flops / r['train_time'],
                 diverged=r['diverged'], time_to_94=r['wall_time'] if r['test_acc'] >= 0.94 else None, epochs_run=r['steps'] * batch_size / 50_000,
                 rows=r['rows'])
 
-def bench_series_run(data, recipe, seed, width, epochs, batch_size, lr_mult, dev, precision)->dict:
+def bench_series_run(data, recipe, seed, width, epochs, batch_size, lr_mult, dev, precision, flops)->dict:
     "One seed of the series' recipe for network `recipe`, as a bench record (its last epoch's evaluation is the final one)."
     result = run(recipe, width, epochs, batch_size, lr_mult, 50_000, 'crop,flip,cutout', seed=seed, device=str(dev),
                  precision=precision, data=data, progress=False)
@@ -121,7 +121,7 @@ def bench_series_run(data, recipe, seed, width, epochs, batch_size, lr_mult, dev
     train_time, images = result.final['train_time'], (50_000 // batch_size) * batch_size * result.final['epochs_run']
     return dict(seed=seed, test_acc=last['test_acc'], test_loss=last['test_loss'], train_time=train_time, eval_time=last['eval_time'],
                 wall_time=train_time + last['eval_time'], images_per_s=images / train_time,
-                achieved_flops=images * training_flops_per_image(recipe, width) / train_time,
+                achieved_flops=images * flops / train_time,
                 diverged=result.diverged, time_to_94=result.time_to_94, epochs_run=result.final['epochs_run'], rows=result.rows)
 
 def bench(recipe:str='fast', # 'fast' (chapter 07b) or the series' recipe of 'resnet9' or 'resnet18'
@@ -139,31 +139,33 @@ def bench(recipe:str='fast', # 'fast' (chapter 07b) or the series' recipe of 're
          )->BenchResult:
     "Train the recipe once per seed and report accuracy statistics, median wall time, images/s and FLOP/s against the peak."
     dev, precision = check_bench_settings(recipe, seeds, width, epochs, batch_size, lr_mult, tta_level, device, precision)
-    batch_size = batch_size or (1024 if recipe == 'fast' else 512)
+    if recipe == 'fast': epochs, batch_size = FAST_EPOCHS if epochs is None else epochs, batch_size or 1024
+    else: epochs, batch_size = epochs or SCHEDULES[recipe].knots[-1], batch_size or 512
+    flops = fast_recipe_flops_per_image(fast_groups(width)) if recipe == 'fast' else training_flops_per_image(recipe, width)
     peak = matmul_peak_flops(dev, precision)
     t0 = time.perf_counter(); data = load_cifar10(data_dir); data_load_time = time.perf_counter() - t0
     runs = []
     for seed in range(first_seed, first_seed + seeds):
-        if recipe == 'fast': r = bench_fast_run(data, seed, width, 11.0 if epochs is None else epochs, batch_size, lr_mult, tta_level, dev, precision, progress)
-        else: r = bench_series_run(data, recipe, seed, width, epochs, batch_size, lr_mult, dev, precision)
+        if recipe == 'fast': r = bench_fast_run(data, seed, width, epochs, batch_size, lr_mult, tta_level, dev, precision, flops, progress)
+        else: r = bench_series_run(data, recipe, seed, width, epochs, batch_size, lr_mult, dev, precision, flops)
         runs.append(r)
         if progress: print(f"seed {seed}: test acc {r['test_acc']:.4f}, wall time {r['wall_time']:.1f} s (eval {r['eval_time']:.1f} s; "
                            f"{r['images_per_s']:.0f} images/s, {r['achieved_flops'] / 1e9:.0f} GFLOP/s)", flush=True)
-    flops = fast_recipe_flops_per_image(fast_groups(width)) if recipe == 'fast' else training_flops_per_image(recipe, width)
-    settings = dict(recipe=recipe, model='fast_net' if recipe == 'fast' else recipe, width=width,
-                    epochs=(11.0 if epochs is None else epochs) if recipe == 'fast' else (epochs or SCHEDULES[recipe].knots[-1]),
-                    batch_size=batch_size, lr_mult=lr_mult, tta_level=tta_level if recipe == 'fast' else 0,
+    settings = dict(recipe=recipe, model='fast_net' if recipe == 'fast' else recipe, width=width, epochs=epochs, batch_size=batch_size, lr_mult=lr_mult, tta_level=tta_level if recipe == 'fast' else 0,
                     first_seed=first_seed, device=str(dev), precision=precision, training_flops_per_image=flops, data_source=data.source)
     return BenchResult(settings, hardware(dev), peak, data_load_time, runs, summarise(runs))
+
+def describe_recipe(settings:dict)->str:
+    "The recipe of a bench record's `settings` in words."
+    tta = f", TTA level {settings['tta_level']}" if settings.get('recipe') == 'fast' else ''
+    return (f"{settings.get('recipe', settings['model'])} recipe ({settings['model']} width {settings['width']:g}), "
+            f"{settings['epochs']:g} epochs, batch {settings['batch_size']}{tta}, {settings['precision']}")
 
 def format_bench(b:BenchResult)->str:
     "A short report of a benchmark: accuracy statistics, median time, throughput and efficiency."
     s, hw = b.summary, b.hardware
     machine = hw.get('gpu') or f"{hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} threads)"
-    tta = f", TTA level {b.settings['tta_level']}" if b.settings.get('recipe') == 'fast' else ''
-    return (f"{b.settings.get('recipe', b.settings['model'])} recipe ({b.settings['model']} width {b.settings['width']:g}), "
-            f"{b.settings['epochs']:g} epochs, batch {b.settings['batch_size']}{tta}, "
-            f"{b.settings['precision']} on {machine}\n"
+    return (f"{describe_recipe(b.settings)} on {machine}\n"
             f"test accuracy over {s['seeds']} seeds: mean {s['mean_test_acc']:.4f}, min {s['min_test_acc']:.4f}, max {s['max_test_acc']:.4f}; "
             f"{s['fraction_reaching_target']:.0%} of runs >= {s['target']:.0%}\n"
             f"median wall time of a run {s['median_wall_time']:.1f} s (training + final evaluation; data loading {b.data_load_time:.1f} s, once)\n"

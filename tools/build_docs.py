@@ -17,6 +17,8 @@ import argparse, ast, base64, copy, csv, glob, importlib, inspect, json, re, shu
 from dataclasses import is_dataclass
 from pathlib import Path
 
+from resnet_fast.fast import describe_recipe
+
 REPO = Path(__file__).resolve().parents[1]
 NBS = REPO / 'nbs'
 LIB = REPO / 'resnet_fast'
@@ -313,18 +315,13 @@ def figures_section(nbs_dir:Path, out_dir:Path) -> str:
                   f'{_esc(heading)} (figure {i} of `nbs/06_results.ipynb`).', '```', '']
     return '\n'.join(parts)
 
-def bench_recipe(st:dict) -> str:
-    "The recipe of a bench record in words."
-    tta = f", TTA level {st['tta_level']}" if st.get('recipe') == 'fast' else ''
-    return f"{st.get('recipe', st['model'])}: {st['model']} width {st['width']:g}, {st['epochs']:g} epochs, batch {st['batch_size']}{tta}, {st['precision']}"
-
 def bench_section(results:Path) -> str:
     "One row per `resnet-fast bench` record `results/bench_*.json` (accuracy over seeds, median time, efficiency, machine), then each record's seeds."
     rows, per_seed = [], []
     for f in sorted(results.glob('bench_*.json')):
         b = json.loads(f.read_text()); s, st = b['summary'], b['settings']
         name = f'`{f.relative_to(results.parent).as_posix()}`'
-        rows.append([name, _esc(bench_recipe(st)), machine(b['hardware']), fmt(s['seeds']),
+        rows.append([name, _esc(describe_recipe(st)), machine(b['hardware']), fmt(s['seeds']),
                      f"{pct(s['mean_test_acc'])} ({pct(s['min_test_acc'])} to {pct(s['max_test_acc'])})",
                      f"{100 * s['fraction_reaching_target']:.0f}%", f"{secs(s['median_wall_time'])} ({s['median_wall_time'] / 60:.1f} min)",
                      f"{s['median_images_per_s']:.0f}", f"{s['median_achieved_flops'] / 1e9:.0f} of {b['peak_flops'] / 1e9:.0f}"])
@@ -397,7 +394,7 @@ def fast_side(results:Path) -> str:
     for f in sorted(results.glob('bench_*.json')):
         b = json.loads(f.read_text()); s, st = b['summary'], b['settings']
         if st.get('recipe') != 'fast': continue
-        parts.append(f"`{f.relative_to(results.parent).as_posix()}` ({_esc(bench_recipe(st))}, {machine(b['hardware'])}): "
+        parts.append(f"`{f.relative_to(results.parent).as_posix()}` ({_esc(describe_recipe(st))}, {machine(b['hardware'])}): "
                      f"mean {pct(s['mean_test_acc'])} over {s['seeds']} seeds ({100 * s['fraction_reaching_target']:.0f}% of runs >= 94%), "
                      f"median wall time {secs(s['median_wall_time'])} ({s['median_wall_time'] / 60:.1f} min)")
     return '<br>'.join(parts) if parts else NOT_RUN
