@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb 3
 from __future__ import annotations
-import os, pickle, tarfile, zipfile
+import os, pickle, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +14,9 @@ import torch.nn.functional as F
 
 # %% auto 0
 __all__ = ['CLASSES', 'DATA_ENV_VAR', 'DEFAULT_DATA_DIR', 'NPZ_FILES', 'BATCHES_DIR', 'PICKLE_FILES', 'CIFAR10_MEAN',
-           'CIFAR10_STD', 'DataError', 'data_dir', 'Cifar10', 'load_npz_split', 'load_pickle_split', 'load_cifar10',
-           'normalise', 'stratified_subset', 'pad_reflect', 'crop', 'flip', 'cutout', 'Augment', 'EpochPlan',
-           'epoch_plan', 'Batches', 'evaluation_batches']
+           'CIFAR10_STD', 'FLIPS', 'DataError', 'data_dir', 'Cifar10', 'load_npz_split', 'safe_unpickle',
+           'load_pickle_split', 'load_cifar10', 'normalise', 'stratified_subset', 'pad_reflect', 'crop', 'flip',
+           'cutout', 'Augment', 'EpochPlan', 'epoch_plan', 'Batches', 'evaluation_batches']
 
 # %% ../nbs/00_data.ipynb 6
 CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
@@ -52,8 +52,9 @@ def _check_split(images:np.ndarray, labels:np.ndarray, path, expected:int):
     if images.dtype != np.uint8 or images.shape != (expected, 32, 32, 3):
         raise DataError(f'{path}: images have dtype {images.dtype} and shape {images.shape}; expected uint8 '
                         f'of shape ({expected}, 32, 32, 3). {fix}')
-    if labels.shape != (expected,):
-        raise DataError(f'{path}: labels have shape {labels.shape}; expected ({expected},). {fix}')
+    if labels.shape != (expected,) or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f'{path}: labels have dtype {labels.dtype} and shape {labels.shape}; expected whole numbers '
+                        f'of shape ({expected},). {fix}')
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise DataError(f'{path}: labels range over {labels.min()}..{labels.max()}; expected 0..9. {fix}')
 
@@ -84,6 +85,21 @@ def load_npz_split(path:Path, expected:int):
     return images, labels
 
 # %% ../nbs/00_data.ipynb 13
+_NUMPY_BUILDERS = {'_reconstruct': np.ndarray.__reduce__(np.zeros(1))[0], 'scalar': np.float64(0).__reduce__()[0]}
+_ALLOWED_GLOBALS = {(m, n): f for m in ('numpy.core.multiarray', 'numpy._core.multiarray') for n, f in _NUMPY_BUILDERS.items()} \
+                 | {('numpy', 'ndarray'): np.ndarray, ('numpy', 'dtype'): np.dtype}
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    "An unpickler that builds dicts, lists, strings, numbers and numpy arrays, and refuses every other global."
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED_GLOBALS: return _ALLOWED_GLOBALS[module, name]
+        raise pickle.UnpicklingError(f'refusing to load {module}.{name}: a CIFAR-10 batch holds only arrays, lists, '
+                                     'strings and numbers, so this file is not one (it may have been crafted to run code)')
+
+def safe_unpickle(path:Path):
+    "The object pickled in `path`, built without calling anything but numpy's array constructors."
+    with open(path, 'rb') as f: return _ArraysOnlyUnpickler(f, encoding='latin1').load()
+
 BATCHES_DIR = 'cifar-10-batches-py'
 PICKLE_FILES = {'train': [f'data_batch_{i}' for i in range(1, 6)], 'test': ['test_batch']}
 
@@ -96,7 +112,7 @@ def load_pickle_split(folder:Path, split:str):
             raise DataError(f'{path}: file not found; a {BATCHES_DIR} folder needs '
                             f'{", ".join(PICKLE_FILES["train"] + PICKLE_FILES["test"])}. Delete the folder to download it again.')
         try:
-            with open(path, 'rb') as f: batch = pickle.load(f, encoding='latin1')
+            batch = safe_unpickle(path)
             images.append(np.asarray(batch['data'], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             labels.append(np.asarray(batch['labels']))
         except Exception as e:
@@ -108,11 +124,14 @@ def load_pickle_split(folder:Path, split:str):
 
 # %% ../nbs/00_data.ipynb 15
 def _download(root:Path):
-    try: from torchvision.datasets import CIFAR10
+    "Download and unpack CIFAR-10's python archive into `root` with torchvision's checked downloader (nothing is unpickled here)."
+    try:
+        from torchvision.datasets import CIFAR10
+        from torchvision.datasets.utils import download_and_extract_archive
     except ImportError as e: raise DataError(f'{root}: no CIFAR-10 here and torchvision is not installed to download it.') from e
     try:
         root.mkdir(parents=True, exist_ok=True)
-        for train in (True, False): CIFAR10(root=str(root), train=train, download=True)
+        download_and_extract_archive(CIFAR10.url, str(root), filename=CIFAR10.filename, md5=CIFAR10.tgz_md5)
     except Exception as e:
         raise DataError(f'{root}: no CIFAR-10 here (neither {NPZ_FILES["train"][0]} nor {BATCHES_DIR}/), and the '
                         f'download failed ({type(e).__name__}: {e}). Copy CIFAR-10 into {root}, or set '
@@ -140,7 +159,7 @@ def load_cifar10(path:str|Path|None=None, # Data directory (see `data_dir`)
     (xtr, ytr), (xte, yte) = (_to_tensors(*splits[s]) for s in ('train', 'test'))
     return Cifar10(xtr, ytr, xte, yte, source)
 
-# %% ../nbs/00_data.ipynb 22
+# %% ../nbs/00_data.ipynb 24
 CIFAR10_MEAN = (125.31, 122.95, 113.87)
 CIFAR10_STD = (62.99, 62.09, 66.70)
 
@@ -151,7 +170,7 @@ def normalise(images:torch.Tensor, # `uint8` images (N, 3, H, W)
     std = torch.tensor(std, device=images.device).view(1, 3, 1, 1)
     return (images.float() - mean) / std
 
-# %% ../nbs/00_data.ipynb 25
+# %% ../nbs/00_data.ipynb 27
 def stratified_subset(labels:torch.Tensor, # Class labels of the full set
                       size:int, # Number of samples to keep, 1..len(labels)
                       seed:int=0 # Seed of the random choice
@@ -171,7 +190,7 @@ def stratified_subset(labels:torch.Tensor, # Class labels of the full set
     chosen = [torch.nonzero(labels == c)[:, 0][torch.randperm(int(counts[c]), generator=g)[:int(k)]] for c, k in enumerate(take)]
     return torch.cat(chosen).sort().values
 
-# %% ../nbs/00_data.ipynb 28
+# %% ../nbs/00_data.ipynb 30
 def pad_reflect(images:torch.Tensor, padding:int=4)->torch.Tensor:
     "Reflect-pad a batch of images (N, C, H, W) by `padding` pixels on each side."
     return F.pad(images, (padding,)*4, mode='reflect') if padding else images
@@ -200,28 +219,44 @@ def cutout(images:torch.Tensor, top:torch.Tensor, left:torch.Tensor, size:int)->
     in_cols = (cols >= left.view(-1, 1)) & (cols < left.view(-1, 1) + size)
     return images.masked_fill((in_rows[:, :, None] & in_cols[:, None, :])[:, None], 0.)
 
-# %% ../nbs/00_data.ipynb 32
+# %% ../nbs/00_data.ipynb 34
+FLIPS = ('none', 'random', 'alternating')
+_SPEC = {'crop': ('crop_padding', 4, 16), 'cutout': ('cutout_size', 8, 32)}  # spec word: field, default and largest pixels
+
 @dataclass(frozen=True)
 class Augment:
     "Which augmentations to apply: random crop of a reflect-padded image, horizontal flip, cutout."
     crop_padding:int = 4  # Reflect padding before a random 32x32 crop; 0 for no crop
-    flip:bool = True  # Random horizontal flip
+    flip:str = 'random'  # 'none', 'random' (probability 1/2, every epoch) or 'alternating' (mirrored in odd epochs)
     cutout_size:int = 0  # Side of the zeroed square; 0 for no cutout
 
+    def __post_init__(self):
+        for word, (field, _, largest) in _SPEC.items():
+            v = getattr(self, field)
+            if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= largest):
+                raise ValueError(f'{field}={v!r} is not allowed: it must be a whole number of pixels from 0 to {largest}.')
+        if self.flip not in FLIPS: raise ValueError(f'flip={self.flip!r} is not allowed: choose one of {list(FLIPS)}.')
+
     @classmethod
-    def parse(cls, spec:str, cutout_size:int=8)->Augment:
-        "Build from a spec such as `'crop,flip,cutout'` or `'none'`."
-        parts = {p.strip() for p in spec.lower().split(',') if p.strip()}
-        allowed = {'crop', 'flip', 'cutout'}
-        if parts == {'none'}: parts = set()
-        if not parts <= allowed:
-            raise ValueError(f'augment={spec!r} is not allowed: use "none" or a comma-separated list of {sorted(allowed)}.')
-        return cls(crop_padding=4 if 'crop' in parts else 0, flip='flip' in parts,
-                   cutout_size=cutout_size if 'cutout' in parts else 0)
+    def parse(cls, spec:str)->Augment:
+        "Build from a spec such as `'crop,flip,cutout'`, `'crop=2,altflip'` or `'none'`."
+        allowed = '"none" or a comma-separated list of crop[=pixels], flip, altflip, cutout[=pixels]'
+        words = [w.strip() for w in str(spec).lower().split(',') if w.strip()]
+        if words == ['none']: return cls(0, 'none', 0)
+        kw = dict(crop_padding=0, flip='none', cutout_size=0)
+        for w in words:
+            name, _, value = w.partition('=')
+            if name in ('flip', 'altflip') and not value and kw['flip'] == 'none': kw['flip'] = 'random' if name == 'flip' else 'alternating'
+            elif name in _SPEC and (not value or value.isdigit()):
+                field, default, _ = _SPEC[name]; kw[field] = int(value) if value else default
+            else: raise ValueError(f'augment={spec!r} is not allowed: use {allowed}.')
+        return cls(**kw)
 
     def __str__(self):
-        parts = (['crop'] if self.crop_padding else []) + (['flip'] if self.flip else []) + (['cutout'] if self.cutout_size else [])
-        return ','.join(parts) or 'none'
+        words = [] if not self.crop_padding else ['crop' if self.crop_padding == 4 else f'crop={self.crop_padding}']
+        words += {'none': [], 'random': ['flip'], 'alternating': ['altflip']}[self.flip]
+        words += [] if not self.cutout_size else ['cutout' if self.cutout_size == 8 else f'cutout={self.cutout_size}']
+        return ','.join(words) or 'none'
 
 @dataclass
 class EpochPlan:
@@ -233,11 +268,15 @@ def epoch_plan(n:int, augment:Augment, seed:int, epoch:int, shuffle:bool=True, s
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     order = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
     crop_top, crop_left = torch.randint(0, 2 * augment.crop_padding + 1, (2, n), generator=g)
-    flips = torch.rand(n, generator=g) < 0.5 if augment.flip else torch.zeros(n, dtype=torch.bool)
+    if augment.flip == 'random': flips = torch.rand(n, generator=g) < 0.5
+    elif augment.flip == 'alternating':  # one random flip per image for epoch 0, then mirrored in every odd epoch
+        first = torch.rand(n, generator=torch.Generator().manual_seed(seed)) < 0.5
+        flips = first[order] ^ bool(epoch % 2)
+    else: flips = torch.zeros(n, dtype=torch.bool)
     cut_top, cut_left = torch.randint(0, size - augment.cutout_size + 1, (2, n), generator=g)
     return EpochPlan(order, crop_top, crop_left, flips, cut_top, cut_left)
 
-# %% ../nbs/00_data.ipynb 34
+# %% ../nbs/00_data.ipynb 38
 class Batches:
     "Augmented mini-batches of images kept on the device; any batch of any epoch can be regenerated exactly."
     def __init__(self, images:torch.Tensor, # `uint8` (N, 3, 32, 32) or already-normalised float images
@@ -281,7 +320,7 @@ class Batches:
         dev = self.images.device
         x = self.images[idx.to(dev)]
         if aug.crop_padding: x = crop(x, plan.crop_top[sel].to(dev), plan.crop_left[sel].to(dev))
-        if aug.flip: x = flip(x, plan.flip[sel].to(dev))
+        if aug.flip != 'none': x = flip(x, plan.flip[sel].to(dev))
         if aug.cutout_size: x = cutout(x, plan.cut_top[sel].to(dev), plan.cut_left[sel].to(dev), aug.cutout_size)
         return x.contiguous(memory_format=self.memory_format), self.labels[idx.to(dev)]
 
@@ -291,8 +330,8 @@ class Batches:
         for i in range(len(self)): yield self.batch(epoch, i)
         self.epoch = epoch + 1
 
-# %% ../nbs/00_data.ipynb 38
+# %% ../nbs/00_data.ipynb 42
 def evaluation_batches(data:Cifar10, batch_size:int=1000, device='cpu', memory_format=torch.contiguous_format)->Batches:
     "Unaugmented, unshuffled batches of the whole CIFAR-10 test set."
-    return Batches(data.test_images, data.test_labels, min(batch_size, len(data.test_labels)), Augment(0, False, 0),
+    return Batches(data.test_images, data.test_labels, min(batch_size, len(data.test_labels)), Augment(0, 'none', 0),
                    shuffle=False, drop_last=False, device=device, memory_format=memory_format)
