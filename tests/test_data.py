@@ -1,3 +1,4 @@
+from pathlib import Path
 import pickle
 import numpy as np
 import pytest
@@ -82,7 +83,9 @@ def test_cutout_zeroes_exactly_the_patch(cifar):
         assert (out[i][:, patch] == 0).all() and torch.equal(out[i][:, ~patch], x[i][:, ~patch])
 
 def test_augment_parse():
-    assert Augment.parse('crop,flip,cutout') == Augment(4, True, 8) and str(Augment.parse('none')) == 'none'
+    assert Augment.parse('crop,flip,cutout') == Augment(4, 'random', 8) and str(Augment.parse('none')) == 'none'
+    assert Augment.parse('crop=2,altflip') == Augment(2, 'alternating', 0) and str(Augment(2, 'alternating', 0)) == 'crop=2,altflip'
+    with pytest.raises(ValueError, match='cutout_size=99'): Augment.parse('cutout=99')
     with pytest.raises(ValueError, match="augment='rotate'"): Augment.parse('rotate')
 
 @pytest.mark.parametrize('size', [6250, 12_500, 25_000, 999])
@@ -96,7 +99,7 @@ def test_stratified_subsets(cifar, size):
     with pytest.raises(ValueError, match='train_size=0'): stratified_subset(cifar.train_labels, 0)
 
 def test_regenerate_past_batch_exactly(cifar):
-    b = Batches(cifar.train_images[:3000], cifar.train_labels[:3000], 256, Augment(4, True, 8), seed=7)
+    b = Batches(cifar.train_images[:3000], cifar.train_labels[:3000], 256, Augment(4, 'random', 8), seed=7)
     seen = []
     for epoch in range(2):
         for i, (x, y) in enumerate(b): seen.append((epoch, i, x.clone(), y.clone()))
@@ -119,21 +122,20 @@ def test_batches_cover_the_test_set(cifar):
     with pytest.raises(ValueError, match='batch_size=0'): Batches(cifar.test_images, cifar.test_labels, 0)
 
 def test_download_when_the_directory_is_empty(cifar, tmp_path, monkeypatch):
-    "With neither format present, torchvision's CIFAR10(download=True) is called and its folder is loaded."
-    import torchvision.datasets
+    "With neither format present, torchvision's checked downloader fetches the archive, and our own loader reads it."
+    import torchvision.datasets.utils as tv_utils
     calls = []
-    class FakeCIFAR10:  # stands in for the network download: writes the standard folder from the real arrays
-        def __init__(self, root, train, download):
-            calls.append((root, train, download))
-            if not (tmp_path / 'cifar-10-batches-py').exists(): _write_pickles(cifar, tmp_path)
-    monkeypatch.setattr(torchvision.datasets, 'CIFAR10', FakeCIFAR10)
+    def fake_download(url, root, filename=None, md5=None):  # stands in for the network: writes the standard folder from the real arrays
+        calls.append((url.rsplit('/', 1)[-1], root, filename, md5 is not None))
+        _write_pickles(cifar, Path(root))
+    monkeypatch.setattr(tv_utils, 'download_and_extract_archive', fake_download)
     got = load_cifar10(tmp_path)
-    assert calls == [(str(tmp_path), True, True), (str(tmp_path), False, True)]
+    assert calls == [('cifar-10-python.tar.gz', str(tmp_path), 'cifar-10-python.tar.gz', True)]
     assert torch.equal(got.test_images, cifar.test_images)
 
 def test_failed_download_names_the_directory_and_the_fix(tmp_path, monkeypatch):
-    import torchvision.datasets
+    import torchvision.datasets.utils as tv_utils
     def offline(*args, **kwargs): raise OSError('network is unreachable')
-    monkeypatch.setattr(torchvision.datasets, 'CIFAR10', offline)
+    monkeypatch.setattr(tv_utils, 'download_and_extract_archive', offline)
     with pytest.raises(DataError, match=r'no CIFAR-10 here.*download failed \(OSError: network is unreachable\).*RESNET_FAST_DATA'):
         load_cifar10(tmp_path / 'new')

@@ -1,7 +1,9 @@
 """The documentation site builds (Sphinx + MyST-NB, warnings are errors) and every page works in a real browser.
 
-Headless Debian chromium via chromedriver (`apt-get install chromium chromium-driver`; `.ci/run` installs them).
-Screenshots of the home and results pages go to $RESNET_FAST_SCREENSHOTS (default: the pytest tmp dir)."""
+The browser tests drive headless chromium through chromedriver: `make test` finds them or installs Debian's
+(`apt-get install chromium chromium-driver`, as root); where they are missing these tests skip and say what to run.
+$RESNET_FAST_CHROMIUM / $RESNET_FAST_CHROMEDRIVER point at other binaries. Screenshots of the home page, a chapter
+and the results page go to $RESNET_FAST_SCREENSHOTS (default: the pytest tmp dir)."""
 import functools, http.server, json, os, shutil, socket, subprocess, sys, tempfile, threading, urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
@@ -9,15 +11,24 @@ from urllib.parse import urljoin, urlparse, urldefrag
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM, CHROMEDRIVER = Path('/usr/bin/chromium'), Path('/usr/bin/chromedriver')
 sys.path.insert(0, str(REPO / 'tools'))
 import build_docs
+
+NBS = Path(os.environ.get('RESNET_FAST_DOCS_NBS') or REPO / 'nbs').resolve()  # the notebooks the site is built from
+INSTALL = 'sudo apt-get update && sudo apt-get install -y chromium chromium-driver'
+
+def find_browser() -> tuple[str | None, str | None]:
+    "chromium and chromedriver: $RESNET_FAST_CHROMIUM / $RESNET_FAST_CHROMEDRIVER, else the first on PATH."
+    chromium = os.environ.get('RESNET_FAST_CHROMIUM') or next(
+        (p for p in map(shutil.which, ('chromium', 'chromium-browser', 'google-chrome', 'google-chrome-stable')) if p), None)
+    driver = os.environ.get('RESNET_FAST_CHROMEDRIVER') or shutil.which('chromedriver')
+    return chromium, driver
 
 @pytest.fixture(scope='module')
 def site(tmp_path_factory):
     "Build the site once into a temporary folder (the same command as `make docs`, other output folders)."
     d = tmp_path_factory.mktemp('docs')
-    res = subprocess.run([sys.executable, REPO / 'tools' / 'build_docs.py', '--out', d / 'site', '--proc', d / 'proc'],
+    res = subprocess.run([sys.executable, REPO / 'tools' / 'build_docs.py', '--out', d / 'site', '--proc', d / 'proc', '--nbs', NBS],
                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, f'build_docs.py failed:\n{res.stdout[-5000:]}\n{res.stderr[-5000:]}'
     return d / 'site'
@@ -33,25 +44,30 @@ def server(site):
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args): pass
+    def handle(self):
+        try: super().handle()
+        except (BrokenPipeError, ConnectionResetError): pass  # the browser dropped a request it no longer needed
 
 @pytest.fixture(scope='module')
 def browser():
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(f'{", ".join(missing)} not found: install them with '
-                    '`apt-get update && apt-get install -y chromium chromium-driver` (.ci/run does this)', pytrace=False)
+    chromium, chromedriver = find_browser()
+    if not (chromium and chromedriver):
+        missing = ' and '.join(n for n, p in (('chromium', chromium), ('chromedriver', chromedriver)) if not p)
+        pytest.skip(f'{missing} not found, so the site was not checked in a browser: install them with `{INSTALL}` '
+                    '(Debian/Ubuntu; `make test` does this itself when run as root), or set $RESNET_FAST_CHROMIUM and '
+                    '$RESNET_FAST_CHROMEDRIVER, then run `make test` again')
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     profile = tempfile.mkdtemp(prefix='resnet_fast_chromium_')
     opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
+    opts.binary_location = chromium
     for flag in ('--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-                 '--disable-dev-shm-usage', f'--user-data-dir={profile}', '--window-size=1280,2000'):
+                 '--disable-dev-shm-usage', f'--user-data-dir={profile}', '--window-size=1280,2000', '--hide-scrollbars'):
         opts.add_argument(flag)
     opts.set_capability('goog:loggingPrefs', {'browser': 'ALL'})
     # An explicit driver path: selenium-manager never downloads anything.
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=opts)
     driver.set_window_size(1280, 2000); driver.set_page_load_timeout(60)
     yield driver
     driver.quit(); shutil.rmtree(profile, ignore_errors=True)
@@ -75,7 +91,7 @@ class _Links(HTMLParser):
 
 def test_expected_pages(site):
     names = pages(site)
-    chapters = [p.stem + '.html' for p in sorted((REPO / 'nbs').glob('*.ipynb'))]
+    chapters = [p.stem + '.html' for p in sorted(NBS.glob('*.ipynb'))]
     for n in chapters + ['results.html', 'rerun.html']: assert n in names, f'{n} missing from the site'
 
 def test_every_page_in_browser(site, server, browser):
@@ -126,11 +142,69 @@ def test_api_docs_generated(site):
     assert 'id="api-data-stratified-subset"' in html or 'api-data-stratified_subset' in html
     assert 'Number of samples to keep' in html  # the docment of `size`
 
+# What a reader's window may be: furo shows the right-hand contents from about 1312 px on.
+WIDTHS = (1280, 1600)
+TABLES_FIT = """
+const art = document.querySelector('article[role=main]') || document.querySelector('article');
+const box = art.getBoundingClientRect();
+const toc = document.querySelector('.toc-drawer');
+const tocBox = toc && toc.offsetWidth > 0 && getComputedStyle(toc).visibility !== 'hidden' ? toc.getBoundingClientRect() : null;
+const bad = [], scrolled = [];
+for (const t of art.querySelectorAll('table')) {
+  let shown = t;  // what the reader sees: the table, or the horizontally scrolling box it sits in
+  for (let e = t.parentElement; e && e !== art; e = e.parentElement) {
+    if (['auto', 'scroll'].includes(getComputedStyle(e).overflowX)) { shown = e; break; }
+  }
+  const r = shown.getBoundingClientRect();
+  const what = (t.closest('section') && t.closest('section').id || '?') + ': ' + t.innerText.slice(0, 60).replace(/\\s+/g, ' ');
+  const width = Math.max(r.width, shown === t ? t.scrollWidth : 0);
+  if (width > art.clientWidth + 1 || r.right > box.right + 1 || r.left < box.left - 1)
+    bad.push(`${what} is ${Math.round(width)} px wide, the content column ${art.clientWidth} px`);
+  else if (tocBox && tocBox.width > 0 && r.right > tocBox.left + 1 && r.top < tocBox.bottom && r.bottom > tocBox.top)
+    bad.push(`${what} runs under the right-hand contents`);
+  if (shown !== t && t.scrollWidth > shown.clientWidth + 1) scrolled.push(`${what} scrolls (${t.scrollWidth} px in ${shown.clientWidth} px)`);
+}
+return [bad, scrolled, art.querySelectorAll('table').length];
+"""
+
+def chapter_page(site) -> str:
+    "The chapter shown in the screenshot: the one whose stored outputs hold the most HTML tables (the first chapter if none)."
+    chapters = [p for p in sorted(NBS.glob('*.ipynb')) if p.stem != 'index']
+    return max(chapters, key=lambda p: p.read_text(encoding='utf-8').count('<table')).stem + '.html'
+
+def full_page_shot(browser, path:Path, width:int=1440):
+    "A screenshot of the whole page (up to 6000 px) at `width`, wide enough for the right-hand contents."
+    browser.set_window_size(width, 1000)
+    browser.set_window_size(width, min(browser.execute_script('return document.documentElement.scrollHeight'), 6000))
+    browser.save_screenshot(str(path))
+    browser.set_window_size(1280, 2000)
+
+def test_tables_fit_the_content_column(site, server, browser):
+    """At every window width a reader may use, no table of any page is wider than the content column or runs under
+    the right-hand contents (a table scrolling inside a box that fits the column is allowed)."""
+    bad, scrolled, n = [], [], 0
+    for width in WIDTHS:
+        browser.set_window_size(width, 1200)
+        for page in pages(site):
+            browser.get(server + page)
+            b, sc, k = browser.execute_script(TABLES_FIT)
+            bad += [f'{page} at {width} px: {x}' for x in b]; scrolled += [f'{page} at {width} px: {x}' for x in sc]; n += k
+    browser.set_window_size(1280, 2000)
+    if scrolled: print('tables that scroll sideways inside the column:', *scrolled, sep='\n  ')
+    assert n, 'no table found on any page'
+    assert not bad, '\n'.join(bad)
+
 def test_home_page(server, browser, shots):
     browser.get(server + 'index.html')
     assert 'resnet_fast' in browser.title
     for link in ('Results', 'How to rerun', 'Data'): assert link in browser.find_element('css selector', 'body').text
-    browser.save_screenshot(str(shots / 'home.png'))
+    full_page_shot(browser, shots / 'home.png')
+
+def test_chapter_page(site, server, browser, shots):
+    page = chapter_page(site)
+    browser.get(server + page)
+    assert browser.find_element('css selector', 'article h1').text.strip(), f'{page} has no title'
+    full_page_shot(browser, shots / 'chapter.png')
 
 def test_results_page(server, browser, shots):
     browser.get(server + 'results.html')
@@ -141,13 +215,12 @@ def test_results_page(server, browser, shots):
     if (REPO / 'results' / 'throughput_cpu.json').exists():
         imgs = browser.find_elements('css selector', 'img[src*="throughput_cpu"]')
         assert imgs and browser.execute_script('return arguments[0].naturalWidth', imgs[0]) > 0, 'the throughput figure is missing'
-    stored = build_docs.notebook_figures(REPO / 'nbs' / '06_results.ipynb', Path(tempfile.mkdtemp(prefix='resnet_fast_figures_')))
-    figures = browser.find_elements('css selector', 'img[src*="06_results_"]')
+    nb = build_docs.results_notebook(NBS)
+    stored = build_docs.notebook_figures(nb, Path(tempfile.mkdtemp(prefix='resnet_fast_figures_')))
+    figures = browser.find_elements('css selector', f'img[src*="{nb.stem}_"]') if nb else []
     assert len(figures) == len(stored), f"the results page shows {len(figures)} of the results notebook's {len(stored)} figures"
     assert all(browser.execute_script('return arguments[0].naturalWidth', f) > 0 for f in figures)
-    browser.set_window_size(1280, min(browser.execute_script('return document.body.scrollHeight'), 5000))  # the figures and the runs table
-    browser.save_screenshot(str(shots / 'results.png'))
-    browser.set_window_size(1280, 2000)
+    full_page_shot(browser, shots / 'results.png')
 
 def test_results_tables_from_files(tmp_path):
     "The runs and comparison tables read result files and say *not run yet* where there are none."
@@ -161,7 +234,7 @@ def test_results_tables_from_files(tmp_path):
                time_to_94=None)
     (res / 'resnet9_test.json').write_text(json.dumps(run))
     page = build_docs.results_page(res, tmp_path / 'gen')
-    assert '`results/resnet9_test.json`' in page and '93.75%' in page and '0.3125' in page and '1,234 s' in page
+    assert 'results/<wbr>resnet9_<wbr>test.json' in page and '93.75%' in page and '0.312' in page and '1,234 s' in page
     assert '0 of 1 runs >= 94%' in page
 
 def test_build_fails_loudly(tmp_path):

@@ -1,13 +1,17 @@
-import copy, json
+"The engine: the sum convention, schedules, divergence, records, checkpoints and the checks made before any work."
+import copy, json, math
+from dataclasses import replace
+from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from resnet_fast.training import RunResult, check_settings, make_optimizer, run, set_lr, time_to_accuracy
+from resnet_fast.training import (DIVERGED_LOSS, RECIPES, SGD, Lookahead, RunResult, Schedule, check_writable, hardware, has_diverged,
+                                  piecewise_linear, rows_diverged, run, save_record, set_lr, time_to_accuracy, to_json, tta_logits)
 
 def _two_steps(model, x, y, reduction, lr, batch_size, wd):
     "Two SGD steps (so that momentum and weight decay both act)."
-    if reduction == 'sum': opt = make_optimizer(model, batch_size, wd); set_lr(opt, lr, batch_size)
+    if reduction == 'sum': opt = SGD(weight_decay=wd)(model, batch_size); set_lr(opt, lr, batch_size)
     else: opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=wd)
     for _ in range(2):
         opt.zero_grad(); F.cross_entropy(model(x), y, reduction=reduction).backward(); opt.step()
@@ -22,67 +26,131 @@ def test_sum_convention_equals_mean_convention(batch_size):
     mean = _two_steps(copy.deepcopy(net), x, y, 'mean', 0.4, batch_size, 5e-4)
     for p, q, p0 in zip(summed.parameters(), mean.parameters(), net.parameters()):
         assert torch.allclose(p, q, atol=1e-6) and not torch.allclose(p, p0)
-    # weight decay matters: without scaling it by the batch size the two would differ
-    unscaled = _two_steps(copy.deepcopy(net), x, y, 'mean', 0.4, batch_size, 5e-4 * batch_size)
-    assert not all(torch.allclose(p, q, atol=1e-6) for p, q in zip(summed.parameters(), unscaled.parameters()))
+
+def test_norm_biases_move_faster_and_every_group_decays_alike():
+    from resnet_fast.model import fast_net
+    opt = SGD(momentum=0.85, weight_decay=1e-3, norm_bias_lr_scale=64)(fast_net(0.25), 1024); set_lr(opt, 1.5, 1024)
+    fast, slow = sorted(opt.param_groups, key=lambda g: g['lr'])[::-1]
+    assert fast['lr'] == pytest.approx(64 * slow['lr']) and fast['lr'] * fast['weight_decay'] == pytest.approx(slow['lr'] * slow['weight_decay'])
+    assert not any(p is fast_net_param for g in opt.param_groups for p in g['params'] for fast_net_param in [])
+
+def test_schedules():
+    lr = piecewise_linear([0, 15, 30, 35], [0, 0.4, 0.005, 0])
+    assert [lr(e) for e in (0, 15, 30, 35)] == [0, 0.4, 0.005, 0] and lr(7.5) == pytest.approx(0.2) and lr(40) == 0
+    r9 = RECIPES['resnet9'].schedule
+    assert r9.at(24, 512)(5) == pytest.approx(0.4)
+    s = r9.at(12, 512, lr_mult=4)
+    assert s.knots == [0, 2.5, 12] and s(2.5) == pytest.approx(1.6) and s(12) == 0
+    r18 = RECIPES['resnet18'].schedule
+    assert r18.at(35, 512, 1.1)(15) == pytest.approx(0.44)  # part 2's 0.44 at batch 512
+    assert r18.at(35, 512)(15) / 512 == pytest.approx(r18.at(35, 128)(15) / 128)  # same rate per example
+    with pytest.raises(ValueError, match='knots must not decrease'): Schedule((0, 2, 1), (0, 1, 0), 128)
+
+def test_lookahead_decay_ramps_with_the_cube_of_progress():
+    la = Lookahead()
+    assert la.decay_at(0) == 0 and la.decay_at(1) == pytest.approx(0.95**5) and la.decay_at(0.5) == pytest.approx(0.95**5 / 8)
+
+def test_tta_levels_average_views():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(10)); x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(tta_logits(net, x, 0), net(x))
+    assert torch.allclose(tta_logits(net, x, 1), (net(x) + net(x.flip(-1))) / 2)
+    assert not torch.allclose(tta_logits(net, x, 2), tta_logits(net, x, 1))
 
 def test_time_to_accuracy():
-    rows = [dict(test_acc=a, total_time=t) for a, t in [(0.9, 1.0), (0.94, 2.0), (0.95, 3.0)]]
-    assert time_to_accuracy(rows) == 2.0 and time_to_accuracy(rows[:1]) is None
+    rows = [dict(test_acc=a, total_time=t) for a, t in [(0.9, 1.0), (None, 1.5), (0.94, 2.0), (0.95, 3.0)]]
+    assert time_to_accuracy(rows) == 2.0 and time_to_accuracy(rows[:2]) is None
+
+def test_divergence_definition():
+    "Not only non-finite losses: a loss far above chance is a blown-up run (the old loop recorded 4e19 as not diverged)."
+    assert [has_diverged(v) for v in (2.3, 4.0, DIVERGED_LOSS + 0.1, 4e19, math.nan, math.inf)] == [False, False, True, True, True, True]
+    assert rows_diverged([dict(train_loss=2.0), dict(train_loss=4e19)]) and not rows_diverged([dict(train_loss=2.0)])
+    assert rows_diverged([dict(train_loss=None)])  # a NaN written as null
 
 @pytest.fixture(scope='module')
 def short_run(cifar):
-    return run('resnet9', width=0.25, epochs=2, batch_size=128, train_size=4000, data=cifar, seed=1, progress=False)
+    return run(RECIPES['resnet9'], width=0.25, epochs=2, batch_size=128, train_size=4000, data=cifar, seed=1, progress=False)
 
 def test_short_real_run_beats_chance(short_run):
-    assert not short_run.diverged
-    assert short_run.final['test_acc'] > 0.35, short_run.final  # chance is 0.10
+    assert not short_run.diverged and short_run.final['test_acc'] > 0.35, short_run.final  # chance is 0.10
     assert [r['epoch'] for r in short_run.rows] == [1, 2]
     assert short_run.rows[1]['total_time'] == pytest.approx(short_run.rows[0]['train_time'] + short_run.rows[1]['train_time'])
-    assert all(r['eval_time'] > 0 for r in short_run.rows)  # each evaluation timed apart from training
-    assert short_run.settings['precision'] == 'bf16' and short_run.hardware['device'] == 'cpu'
+    assert all(r['eval_time'] > 0 for r in short_run.rows)
+    hw = short_run.hardware
+    assert short_run.settings['precision'] == 'bf16' and hw['device'] == 'cpu'
+    assert {'cpu', 'cpu_family', 'cpu_model', 'cpu_flags', 'torch_threads', 'torch', 'numpy'} <= set(hw)
+    assert hw['torch_threads'] == torch.get_num_threads()
 
 def test_cpu_runs_are_repeatable(cifar, short_run):
-    again = run('resnet9', width=0.25, epochs=2, batch_size=128, train_size=4000, data=cifar, seed=1, progress=False)
-    for a, b in zip(short_run.rows, again.rows):
-        assert a['train_loss'] == b['train_loss'] and a['test_acc'] == b['test_acc']
+    again = run(RECIPES['resnet9'], width=0.25, epochs=2, batch_size=128, train_size=4000, data=cifar, seed=1, progress=False)
+    assert [(a['train_loss'], a['test_acc']) for a in short_run.rows] == [(b['train_loss'], b['test_acc']) for b in again.rows]
 
-def test_result_json_roundtrip_and_no_overwrite(short_run, tmp_path):
+def test_result_json_roundtrip_strict_and_no_overwrite(short_run, tmp_path):
     path = short_run.save(tmp_path / 'r.json')
     data = json.loads(path.read_text())
     assert set(data) >= {'settings', 'hardware', 'rows', 'final', 'diverged', 'time_to_94'}
-    assert RunResult.load(path) == short_run
-    with pytest.raises(FileExistsError, match='refusing to overwrite'): short_run.save(path)
-    assert json.loads(path.read_text()) == data
+    assert RunResult.load(path) == RunResult(**json.loads(short_run.to_json()))
+    elsewhere = short_run.save(path)  # an existing record is never replaced: this one goes to the recovery folder
+    assert elsewhere != path and json.loads(path.read_text()) == data and elsewhere.exists()
+    elsewhere.unlink()
+    assert 'NaN' not in to_json({'a': float('nan'), 'b': [float('inf')]})
+
+def test_a_failed_save_keeps_the_record_somewhere_safe(tmp_path, capsys):
+    blocker = tmp_path / 'file'; blocker.write_text('x')
+    saved = save_record('{"k": 1}', blocker / 'sub' / 'r.json')  # the parent is a file: cannot be written
+    assert saved.exists() and json.loads(saved.read_text()) == {'k': 1} and str(saved) in capsys.readouterr().out
+    saved.unlink()
+
+def test_output_locations_are_checked_before_work(tmp_path):
+    blocker = tmp_path / 'file'; blocker.write_text('x')
+    with pytest.raises(ValueError, match='cannot write'): check_writable(blocker / 'r.json')
+    with pytest.raises(ValueError, match='already exists'): check_writable(blocker)
 
 def test_divergence_is_recorded_not_raised(cifar):
-    r = run('resnet9', width=0.25, epochs=3, batch_size=128, train_size=2000, lr_mult=1e5, data=cifar, progress=False)
-    assert r.diverged and r.diverged_at is not None and r.diverged_at < 1
-    assert len(r.rows) == 1  # stopped at the first epoch
+    r = run(RECIPES['resnet9'], width=0.25, epochs=3, batch_size=128, train_size=2000, lr_mult=1e5, data=cifar, progress=False)
+    assert r.diverged and r.diverged_at is not None and r.diverged_at < 1 and len(r.rows) == 1
+    json.loads(r.to_json())
 
-def test_checkpoint_resume_continues_the_run(cifar, tmp_path):
-    kw = dict(model='resnet9', width=0.125, batch_size=256, train_size=1024, data=cifar, seed=2, progress=False)
-    full = run(epochs=2, **kw)
+def test_checkpoint_resume_continues_the_run_and_refuses_other_runs(cifar, tmp_path, monkeypatch):
+    kw = dict(width=0.125, batch_size=256, train_size=1024, data=cifar, seed=2, progress=False, epochs=2)
+    full = run(RECIPES['resnet9'], **kw)
     ckpt = tmp_path / 'c.ckpt'
-    run(epochs=1, schedule=full_schedule(), checkpoint=ckpt, **kw)
-    resumed = run(epochs=2, checkpoint=ckpt, **kw)
-    assert len(resumed.rows) == 2 and resumed.rows[0]['train_loss'] == pytest.approx(full.rows[0]['train_loss'], rel=1e-5)
-    assert resumed.rows[1]['train_loss'] == pytest.approx(full.rows[1]['train_loss'], rel=1e-5)
-    assert resumed.resumed_from_epoch == 1 and full.resumed_from_epoch is None
-    # a checkpoint of another run is refused, not silently continued
-    with pytest.raises(ValueError, match='belongs to a different run.*seed'): run(epochs=2, checkpoint=ckpt, **{**kw, 'seed': 3})
-
-def full_schedule():
-    from resnet_fast.schedule import recipe_schedule
-    return recipe_schedule('resnet9', epochs=2, batch_size=256)  # what run() uses for batch 256
+    import resnet_fast.training as training
+    real_evaluate, calls = training.evaluate, []
+    def interrupt_after_first_epoch(*a, **k):
+        calls.append(1)
+        if len(calls) == 2: raise KeyboardInterrupt
+        return real_evaluate(*a, **k)
+    monkeypatch.setattr(training, 'evaluate', interrupt_after_first_epoch)
+    with pytest.raises(KeyboardInterrupt): run(RECIPES['resnet9'], checkpoint=ckpt, **kw)
+    monkeypatch.setattr(training, 'evaluate', real_evaluate)
+    resumed = run(RECIPES['resnet9'], checkpoint=ckpt, **kw)
+    assert resumed.resumed_from_epoch == 1 and [r['train_loss'] for r in resumed.rows] == [r['train_loss'] for r in full.rows]
+    for other in (dict(seed=3), dict(augment='none'), dict(width=0.25), dict(model='resnet18')):
+        with pytest.raises(ValueError, match='belongs to a different run'): run(RECIPES['resnet9'], checkpoint=ckpt, **(kw | other))
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(lr_mult=-1.0), 'lr_mult=-1.0'), (dict(lr_mult=0.0), 'lr_mult=0.0'),
-    (dict(batch_size=0), 'batch_size=0'), (dict(train_size=1000, batch_size=2000), 'batch_size=2000.*train_size \\(1000\\)'),
-    (dict(model='resnet50'), "model='resnet50'"), (dict(train_size=50_001), 'train_size=50001.*1 to 50000'),
-    (dict(device='tpu'), "device='tpu'"), (dict(device='cuda:7'), 'cuda'), (dict(precision='int8'), "precision='int8'"),
-    (dict(augment='rotate'), "augment='rotate'"), (dict(epochs=0), 'epochs=0'), (dict(width=-2.0), 'width=-2.0')])
+    (dict(lr_mult=-1.0), 'lr_mult=-1.0'), (dict(lr_mult=0.0), 'lr_mult=0.0'), (dict(batch_size=0), 'batch_size=0'),
+    (dict(train_size=1000, batch_size=2000), 'batch_size=2000'), (dict(model='resnet50'), "model='resnet50'"),
+    (dict(train_size=50_001), 'train_size=50001'), (dict(device='tpu'), "device='tpu'"), (dict(device='cuda:7'), 'cuda'),
+    (dict(precision='int8'), "precision='int8'"), (dict(augment='rotate'), "augment='rotate'"), (dict(epochs=0), 'epochs=0'),
+    (dict(epochs=1e20), 'epochs=1e\\+20'), (dict(width=-2.0), 'width=-2.0'), (dict(width=1e6), 'width=1000000.0'),
+    (dict(seed=2**70), 'seed=1180591620717411303424'), (dict(seed=-1), 'seed=-1'), (dict(tta_level=3), 'tta_level=3'),
+    (dict(colour='red'), "'colour' is not a recipe field")])
 def test_bad_settings_are_refused_before_work(kwargs, message, monkeypatch):
     import resnet_fast.training as training
     monkeypatch.setattr(training, 'load_cifar10', lambda *a, **k: pytest.fail('data was loaded before the settings were checked'))
-    with pytest.raises(ValueError, match=message): run(**kwargs)
+    with pytest.raises(ValueError, match=message): run(RECIPES['resnet9'], **kwargs)
+
+def test_recipes_are_values():
+    short = replace(RECIPES['fast'], epochs=10)
+    assert short.epochs == 10 and RECIPES['fast'].epochs == 11 and short.settings()['augment'] == 'crop=2,altflip'
+    with pytest.raises(Exception): RECIPES['fast'].epochs = 3  # frozen
+
+def test_progress_table_of_a_recipe_that_tests_only_at_the_end(cifar, capsys):
+    "The fast recipe evaluates only after its last epoch: the per-epoch table shows '-' until then, and one bar covers the run."
+    r = run(RECIPES['fast'], width=0.0625, epochs=2, train_size=2000, batch_size=500, data=cifar, progress=True)
+    out = capsys.readouterr()
+    assert r.rows[0]['test_acc'] is None and r.rows[1]['test_acc'] is not None
+    lines = [l for l in (out.out + out.err).replace('\r', '\n').splitlines() if l.strip().startswith(('1 ', '2 '))]
+    assert any(l.split()[-3:-1] == ['-', '-'] for l in lines), lines
