@@ -109,7 +109,7 @@ def bench(recipe:Recipe, # A `Recipe` (see `RECIPES`)
           precision:str='auto', # 'auto', 'bf16', 'fp16' (CUDA) or 'fp32'
           data_dir:str|Path|None=None, # CIFAR-10 directory
           out:str|Path|None=None, # Write the record here (must not exist); finished seeds are kept beside it and resumed
-          progress:bool=True, # A progress bar per run and one line per finished run
+          progress:bool=True, # A progress bar per run (one line per finished seed is printed either way)
           **overrides, # Recipe fields to replace, by name
          )->BenchResult:
     "Train the recipe once per seed and report accuracy statistics, median wall time, images/s and FLOP/s against the peak."
@@ -135,12 +135,12 @@ def bench(recipe:Recipe, # A `Recipe` (see `RECIPES`)
             if kept.get('key') != key:
                 raise ValueError(f'{done} belongs to a benchmark with other settings; move it away or choose another --out.')
             runs.append(kept['run'])
-            if progress: print(f'seed {seed}: kept from an earlier, interrupted benchmark ({done})', flush=True)
+            print(f'seed {seed}: kept from an earlier, interrupted benchmark ({done.name})', flush=True)
             continue
         r = seed_record(run(recipe, seed=seed, device=str(dev), precision=precision, data=data, progress=progress), flops)
         if done is not None: write_atomic(done, to_json(dict(key=key, run=r)))
         runs.append(r)
-        if progress: print(f"seed {seed}: test acc {r['test_acc']:.4f}, wall time {r['wall_time']:.1f} s (eval {r['eval_time']:.1f} s; "
+        print(f"seed {seed}: test acc {r['test_acc']:.4f}, wall time {r['wall_time']:.1f} s (eval {r['eval_time']:.1f} s; "
                            f"{r['images_per_s']:.0f} images/s, {r['achieved_flops'] / 1e9:.0f} GFLOP/s)", flush=True)
     result = BenchResult(settings, hardware(dev), peak, data_load_time, runs, summarise(runs))
     if out is not None:

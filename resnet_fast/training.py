@@ -24,9 +24,9 @@ __all__ = ['PRECISIONS', 'DEVICES', 'SPEED_FLAGS', 'TTA_LEVELS', 'CHANCE_LOSS', 
            'PRESETS', 'piecewise_linear', 'Schedule', 'SGD', 'set_lr', 'Lookahead', 'lookahead_update',
            'resolve_device', 'resolve_precision', 'autocast', 'synchronize', 'cpu_info', 'hardware', 'describe_machine',
            'tta_logits', 'evaluate', 'has_diverged', 'rows_diverged', 'strict', 'to_json', 'write_atomic',
-           'check_writable', 'save_record', 'combination_name', 'committed_metrics', 'save_metrics', 'format_row',
-           'format_header', 'TrainLog', 'load_checkpoint', 'train', 'time_to_accuracy', 'Record', 'RunResult', 'Recipe',
-           'with_overrides', 'get_recipe', 'check_seed', 'run', 'Preset', 'get_preset']
+           'check_writable', 'save_record', 'combination_name', 'repository_results', 'committed_metrics',
+           'save_metrics', 'format_row', 'format_header', 'TrainLog', 'load_checkpoint', 'train', 'time_to_accuracy',
+           'Record', 'RunResult', 'Recipe', 'with_overrides', 'get_recipe', 'check_seed', 'run', 'Preset', 'get_preset']
 
 # %% ../nbs/02_training.ipynb 6
 def piecewise_linear(knots, # Epochs at which the value is given, increasing
@@ -251,9 +251,15 @@ def combination_name(params:dict)->str:
     "A file-name-safe name that encodes an experiment's `params`, e.g. `batch_size=128_lr_mult=0.125_seed=0`."
     return '_'.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in sorted(params.items()))
 
-def committed_metrics(results_dir:str|Path, preset:str, experiment:str, params:dict)->Path:
-    "Where a sweep keeps the metrics of `experiment`'s combination `params` at `preset`."
-    return Path(results_dir)/preset/experiment/f'{combination_name(params)}.json'
+def repository_results()->Path:
+    "The repository's `results/` folder, from where a notebook runs: its `nbs/` folder (JupyterLab) or the repository root (papermill)."
+    for candidate in (Path('results'), Path('../results'), Path(__file__).resolve().parents[1]/'results'):
+        if candidate.is_dir(): return candidate
+    return Path('results')
+
+def committed_metrics(results_dir:str|Path|None, preset:str, experiment:str, params:dict)->Path:
+    "Where a sweep keeps the metrics of `experiment`'s combination `params` at `preset` (`results_dir` None: the repository's)."
+    return Path(results_dir or repository_results())/preset/experiment/f'{combination_name(params)}.json'
 
 def save_metrics(path:str|Path|None, metrics:dict):
     "Save an experiment notebook's metrics as strict JSON, atomically; a no-op when `path` is None."
