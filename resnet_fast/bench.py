@@ -18,8 +18,8 @@ from .training import (RECIPES, Recipe, Record, check_seed, check_writable, hard
 
 # %% auto 0
 __all__ = ['DTYPES', 'MAX_SEEDS', 'matmul_peak_flops', 'training_flops_per_image', 'images_trained', 'images_per_run',
-           'time_floor', 'BenchResult', 'seed_record', 'summarise', 'seeds_folder', 'bench', 'PILDataset',
-           'baseline_throughput', 'pipeline_throughput']
+           'training_pflop', 'time_floor', 'BenchResult', 'seed_record', 'summarise', 'seeds_folder', 'bench',
+           'PILDataset', 'baseline_throughput', 'pipeline_throughput']
 
 # %% ../nbs/07_bench.ipynb 6
 DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16, fp32=torch.float32)
@@ -48,8 +48,8 @@ def matmul_peak_flops(device:str|torch.device='auto', # Device to measure
 
 # %% ../nbs/07_bench.ipynb 9
 def training_flops_per_image(recipe:Recipe)->int:
-    "FLOPs to train on one 32x32 image: three forward passes' worth (forward, activation and weight gradients)."
-    return 3 * forward_flops(make_model(recipe.model, recipe.width))
+    "FLOPs to train on one image at the recipe's training size: three forward passes' worth (forward, activation and weight gradients)."
+    return 3 * forward_flops(make_model(recipe.model, recipe.width), recipe.augment.size)
 
 def images_trained(train_size:int, batch_size:int, epochs:float)->int:
     "Images a run trains on: whole batches only, `ceil(batches per epoch x epochs)` of them."
@@ -57,6 +57,10 @@ def images_trained(train_size:int, batch_size:int, epochs:float)->int:
     return max(1, -(-round(steps * epochs * 1e6) // 1_000_000)) * batch_size
 
 def images_per_run(recipe:Recipe)->int: return images_trained(recipe.train_size, recipe.batch_size, recipe.epochs)
+
+def training_pflop(recipe:Recipe)->float:
+    "Training arithmetic of one run of `recipe`, in PFLOP (10^15 FLOPs)."
+    return training_flops_per_image(recipe) * images_per_run(recipe) / 1e15
 
 def time_floor(recipe:Recipe, peak_flops:float)->float:
     "Seconds a run of `recipe` needs at `peak_flops` if nothing but its convolutions and linear layers cost time."
@@ -120,7 +124,7 @@ def bench(recipe:Recipe, # A `Recipe` (see `RECIPES`)
     if out is not None: out = check_writable(out)
     flops = training_flops_per_image(recipe)
     settings = recipe.settings() | dict(recipe=recipe.name, seeds=seeds, first_seed=first_seed, device=str(dev), precision=precision,
-                                        training_flops_per_image=flops)
+                                        training_flops_per_image=flops, training_pflop=training_pflop(recipe))
     peak = matmul_peak_flops(dev, precision)
     t0 = time.perf_counter(); data = load_cifar10(data_dir); data_load_time = time.perf_counter() - t0
     settings['data_source'] = data.source

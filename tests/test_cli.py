@@ -22,7 +22,7 @@ def test_help_explains_every_flag():
     bench_help = subprocess.run([Path(sys.executable).parent/'resnet-fast', 'bench', '--help'], capture_output=True, text=True).stdout
     assert '%%' not in bench_help
 
-@pytest.mark.parametrize('recipe', ['fast', 'resnet9', 'resnet18'])
+@pytest.mark.parametrize('recipe', ['fast', 'fastest', 'resnet9', 'resnet18'])
 def test_train_every_recipe_writes_the_same_record_shape(recipe, tmp_path, capsys):
     out = tmp_path/f'{recipe}.json'
     args = ['train', '--recipe', recipe, '--width', '0.125', '--epochs', '1', '--train-size', '1000', '--batch-size', '200', '--out', str(out), '--no-progress']

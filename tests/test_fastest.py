@@ -1,0 +1,114 @@
+"The fastest recipe's ingredients: Muon for the filters, smaller training windows, selective test-time augmentation."
+import json
+from dataclasses import replace
+import pytest, torch
+import torch.nn.functional as F
+from torch import nn
+from resnet_fast.data import Augment, Batches, normalise
+from resnet_fast.model import fast_net, forward_flops
+from resnet_fast.training import (RECIPES, SGD, Muon, MuonSGD, orthogonalise, run, selective_tta_logits, set_lr, tta_logits)
+from resnet_fast.bench import training_flops_per_image, training_pflop
+
+def test_orthogonalise_flattens_the_spectrum_of_wide_and_tall_matrices():
+    torch.manual_seed(0)
+    for rows, cols in [(256, 576), (576, 64)]:
+        k = min(rows, cols)
+        u, v = torch.linalg.qr(torch.randn(rows, k))[0], torch.linalg.qr(torch.randn(cols, k))[0]
+        g = u @ torch.diag(torch.logspace(-3, 0, k)) @ v.T  # singular values spread over three decades
+        o = orthogonalise(g)
+        assert o.shape == g.shape and o.dtype == torch.bfloat16
+        before, after = torch.linalg.svdvals(g), torch.linalg.svdvals(o.float())
+        assert after.max() < 1.3 and after.median() / after.max() > 10 * before.median() / before.max()
+
+def _batch(cifar, n=256):
+    return normalise(cifar.train_images[:n]).contiguous(memory_format=torch.channels_last), cifar.train_labels[:n]
+
+def test_muon_steps_filters_orthogonally_at_a_fixed_norm_and_the_rest_by_sgd(cifar):
+    torch.manual_seed(0)
+    net = fast_net(0.25).to(memory_format=torch.channels_last)
+    x, y = _batch(cifar)
+    net.fit_to_data(x)
+    ref = fast_net(0.25).to(memory_format=torch.channels_last); ref.load_state_dict(net.state_dict())
+    muon = Muon(filter_lr=0.1, filter_momentum=0.6, momentum=0.85, weight_decay=2e-3, norm_bias_lr_scale=64.0)
+    opt = muon(net, len(y)); set_lr(opt, 1.5, len(y))
+    filters = [p for p in net.parameters() if p.ndim == 4 and p.requires_grad]
+    assert opt.param_groups[0]['params'] == filters and opt.param_groups[0]['lr'] == pytest.approx(0.15)  # value x filter_lr
+    # the other weights' groups are exactly those SGD builds, so they step exactly as torch's SGD does
+    sgd = SGD(momentum=0.85, weight_decay=2e-3, norm_bias_lr_scale=64.0)
+    ref_opt = torch.optim.SGD(sgd.groups([(n, p) for n, p in ref.named_parameters() if p.requires_grad and p.ndim != 4], len(y)),
+                              lr=0.0, momentum=0.85, nesterov=True)
+    set_lr(ref_opt, 1.5, len(y))
+    before = [p.detach().clone() for p in filters]
+    for model, o in ((net, opt), (ref, ref_opt)):
+        for _ in range(2):
+            o.zero_grad(); F.cross_entropy(model(x), y, reduction='sum').backward(); o.step()
+    others = [(n, p) for n, p in net.named_parameters() if p.requires_grad and p.ndim != 4]
+    for (n, p), q in zip(others, [q for q in ref.parameters() if q.requires_grad and q.ndim != 4]):
+        assert torch.allclose(p, q, atol=1e-6), n
+    for p, p0 in zip(filters, before):
+        step = p - p0 * (len(p) ** 0.5 / p0.norm())  # after the rescale to norm sqrt(out channels), one orthogonal step of size lr
+        assert not torch.allclose(p, p0)
+        assert p.norm() == pytest.approx(len(p) ** 0.5, rel=0.1)
+        sv = torch.linalg.svdvals(step.flatten(1).float() / 0.15)
+        assert sv.max() < 2.6  # two steps of singular values <= 1.3 each, whatever the gradient's scale
+
+def test_muon_is_checked_and_recorded():
+    with pytest.raises(ValueError, match='filter_lr=0'): Muon(filter_lr=0)
+    with pytest.raises(ValueError, match='newton_schulz_steps=0'): Muon(newton_schulz_steps=0)
+    with pytest.raises(ValueError, match='momentum=1.5'): Muon(momentum=1.5)
+    s = RECIPES['fastest'].settings()
+    assert s['optimizer']['kind'] == 'Muon' and s['augment'] == 'altflip,size=28' and s['tta_fraction'] == 0.25
+    json.dumps(s)
+
+def test_a_muon_run_resumes_from_its_checkpoint_exactly(cifar, tmp_path, monkeypatch):
+    kw = dict(width=0.125, batch_size=256, train_size=1024, data=cifar, seed=2, progress=False, epochs=2, tta_fraction=0.0)
+    full = run(RECIPES['fastest'], **kw)
+    ckpt, real_batch, calls = tmp_path/'m.ckpt', Batches.batch, []
+    def interrupt_in_second_epoch(self, epoch, index):
+        if epoch == 1 and len(self.labels) == 1024: raise KeyboardInterrupt
+        return real_batch(self, epoch, index)
+    monkeypatch.setattr(Batches, 'batch', interrupt_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt): run(RECIPES['fastest'], checkpoint=ckpt, **kw)
+    monkeypatch.setattr(Batches, 'batch', real_batch)
+    resumed = run(RECIPES['fastest'], checkpoint=ckpt, **kw)
+    assert resumed.resumed_from_epoch == 1 and [r['train_loss'] for r in resumed.rows] == [r['train_loss'] for r in full.rows]
+    assert resumed.final['test_acc'] == full.final['test_acc']
+
+def test_training_windows_are_random_sub_windows_of_the_image(cifar):
+    aug = Augment.parse('size=28')
+    b = Batches(cifar.train_images[:512], cifar.train_labels[:512], 128, aug, seed=3)
+    x, _ = b.batch(0, 1)
+    assert x.shape == (128, 3, 28, 28) and torch.equal(x, b.batch(0, 1)[0])
+    images, plan = normalise(cifar.train_images[:512]), b.plan(0)
+    for j in range(5):
+        i, k = plan.order[128 + j], 128 + j
+        top, left = int(plan.crop_top[k]), int(plan.crop_left[k])
+        assert 0 <= top <= 4 and 0 <= left <= 4
+        assert torch.equal(x[j], images[i, :, top:top + 28, left:left + 28])
+    assert {int(t) for t in plan.crop_top} == {0, 1, 2, 3, 4}  # every offset is drawn: a +-2 pixel translation
+    with pytest.raises(ValueError, match='size=40'): Augment.parse('size=40')
+    with pytest.raises(ValueError, match='size=4 '): Augment(size=4)
+
+def test_smaller_windows_cost_fewer_flops():
+    fast, fastest = RECIPES['fast'], RECIPES['fastest']
+    assert training_flops_per_image(fastest) == 3 * forward_flops(fast_net(), 28) < training_flops_per_image(fast)
+    assert training_pflop(fastest) < 0.29 < training_pflop(fast) + 0.1
+
+def test_selective_tta_gives_the_views_to_the_least_confident_images_only(cifar):
+    torch.manual_seed(0)
+    net = fast_net(0.25).to(memory_format=torch.channels_last)
+    x, _ = _batch(cifar, 200)
+    net.fit_to_data(x); net.eval()
+    with torch.no_grad():
+        plain, full = net(x).float(), tta_logits(net, x, 2).float()
+        assert torch.allclose(selective_tta_logits(net, x, 2, 1.0), full) and torch.allclose(selective_tta_logits(net, x, 2, 0.0), plain)
+        some = selective_tta_logits(net, x, 2, 0.25)
+    changed = (some != plain).any(1)
+    assert changed.sum() == 50 and torch.allclose(some[changed], full[changed], atol=1e-5)
+    confidence = plain.softmax(1).amax(1)
+    assert confidence[changed].max() <= confidence[~changed].min()
+
+def test_cli_checks_the_new_flags(capsys):
+    from resnet_fast.cli import main
+    assert main(['train', '--recipe', 'fastest', '--tta-fraction', '1.5']) == 2 and 'tta_fraction=1.5' in capsys.readouterr().err
+    assert main(['train', '--recipe', 'fastest', '--augment', 'size=40']) == 2 and 'size=40' in capsys.readouterr().err
