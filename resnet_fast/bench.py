@@ -17,9 +17,9 @@ from .training import (RECIPES, Recipe, Record, check_seed, check_writable, hard
                                   run, save_record, synchronize, to_json, with_overrides, write_atomic)
 
 # %% auto 0
-__all__ = ['DTYPES', 'MAX_SEEDS', 'matmul_peak_flops', 'training_flops_per_image', 'images_trained', 'images_per_run',
-           'training_pflop', 'time_floor', 'BenchResult', 'seed_record', 'summarise', 'seeds_folder', 'bench',
-           'PILDataset', 'baseline_throughput', 'pipeline_throughput']
+__all__ = ['DTYPES', 'MAX_SEEDS', 'matmul_peak_flops', 'images_trained', 'images_per_run', 'training_flops',
+           'training_flops_per_image', 'training_pflop', 'time_floor', 'BenchResult', 'seed_record', 'summarise',
+           'seeds_folder', 'bench', 'PILDataset', 'baseline_throughput', 'pipeline_throughput']
 
 # %% ../nbs/07_bench.ipynb 6
 DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16, fp32=torch.float32)
@@ -47,10 +47,6 @@ def matmul_peak_flops(device:str|torch.device='auto', # Device to measure
     return best
 
 # %% ../nbs/07_bench.ipynb 9
-def training_flops_per_image(recipe:Recipe)->int:
-    "FLOPs to train on one image at the recipe's training size: three forward passes' worth (forward, activation and weight gradients)."
-    return 3 * forward_flops(make_model(recipe.model, recipe.width), recipe.augment.size)
-
 def images_trained(train_size:int, batch_size:int, epochs:float)->int:
     "Images a run trains on: whole batches only, `ceil(batches per epoch x epochs)` of them."
     steps = train_size // batch_size
@@ -58,9 +54,19 @@ def images_trained(train_size:int, batch_size:int, epochs:float)->int:
 
 def images_per_run(recipe:Recipe)->int: return images_trained(recipe.train_size, recipe.batch_size, recipe.epochs)
 
+def training_flops(recipe:Recipe)->int:
+    "FLOPs of one run of `recipe`: three forward passes' worth per image trained (forward, activation and weight gradients), at each epoch's image size."
+    per_image = {size: 3 * forward_flops(make_model(recipe.model, recipe.width), size) for size in {recipe.augment.size, 32}}
+    steps, batches = recipe.train_size // recipe.batch_size, images_per_run(recipe) // recipe.batch_size
+    return sum(min(steps, batches - e * steps) * recipe.batch_size * per_image[recipe.augment.size_at(e)] for e in range(-(-batches // steps)))
+
+def training_flops_per_image(recipe:Recipe)->float:
+    "FLOPs to train on one image, averaged over a run of `recipe`."
+    return training_flops(recipe) / images_per_run(recipe)
+
 def training_pflop(recipe:Recipe)->float:
     "Training arithmetic of one run of `recipe`, in PFLOP (10^15 FLOPs)."
-    return training_flops_per_image(recipe) * images_per_run(recipe) / 1e15
+    return training_flops(recipe) / 1e15
 
 def time_floor(recipe:Recipe, peak_flops:float)->float:
     "Seconds a run of `recipe` needs at `peak_flops` if nothing but its convolutions and linear layers cost time."

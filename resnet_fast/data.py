@@ -235,7 +235,8 @@ class Augment:
     crop_padding:int = 4  # Reflect padding before a random 32x32 crop; 0 for no crop
     flip:str = 'random'  # 'none', 'random' (probability 1/2, every epoch) or 'alternating' (mirrored in odd epochs)
     cutout_size:int = 0  # Side of the zeroed square; 0 for no cutout
-    size:int = IMAGE_SIZE  # Side of the random window the network trains on; below 32, a cheaper step
+    size:int = IMAGE_SIZE  # Side of the (translated) centre window the network trains on; below 32, a cheaper step
+    small_epochs:int|None = None  # Epochs trained on `size` windows before whole images; None: every epoch
 
     def __post_init__(self):
         for word, (field, _, largest) in _SPEC.items():
@@ -245,20 +246,24 @@ class Augment:
         if self.flip not in FLIPS: raise ValueError(f'flip={self.flip!r} is not allowed: choose one of {list(FLIPS)}.')
         if not (isinstance(self.size, int) and not isinstance(self.size, bool) and MIN_SIZE <= self.size <= IMAGE_SIZE):
             raise ValueError(f'size={self.size!r} is not allowed: it must be a whole number of pixels from {MIN_SIZE} to {IMAGE_SIZE}.')
+        if self.small_epochs is not None and not (isinstance(self.small_epochs, int) and not isinstance(self.small_epochs, bool) and self.small_epochs >= 0):
+            raise ValueError(f'small_epochs={self.small_epochs!r} is not allowed: it must be None or a whole number of epochs >= 0.')
 
-    @property
-    def crops(self)->bool: return bool(self.crop_padding) or self.size < IMAGE_SIZE
+    def size_at(self, epoch:int)->int:
+        "Side of the images trained on in `epoch`."
+        return self.size if self.small_epochs is None or epoch < self.small_epochs else IMAGE_SIZE
 
     @classmethod
     def parse(cls, spec:str)->Augment:
         "Build from a spec such as `'crop,flip,cutout'`, `'crop=2,altflip'` or `'none'`."
-        allowed = '"none" or a comma-separated list of crop[=pixels], flip, altflip, cutout[=pixels], size=pixels'
+        allowed = '"none" or a comma-separated list of crop[=pixels], flip, altflip, cutout[=pixels], size=pixels[:epochs]'
         words = [w.strip() for w in str(spec).lower().split(',') if w.strip()]
         if words == ['none']: return cls(0, 'none', 0)
         kw = dict(crop_padding=0, flip='none', cutout_size=0)
         for w in words:
             name, _, value = w.partition('=')
-            if name == 'size' and value.isdigit(): kw['size'] = int(value)
+            size, _, epochs = value.partition(':')
+            if name == 'size' and size.isdigit() and (not epochs or epochs.isdigit()): kw.update(size=int(size), small_epochs=int(epochs) if epochs else None)
             elif name in ('flip', 'altflip') and not value and kw['flip'] == 'none': kw['flip'] = 'random' if name == 'flip' else 'alternating'
             elif name in _SPEC and (not value or value.isdigit()):
                 field, default, _ = _SPEC[name]; kw[field] = int(value) if value else default
@@ -269,7 +274,7 @@ class Augment:
         words = [] if not self.crop_padding else ['crop' if self.crop_padding == 4 else f'crop={self.crop_padding}']
         words += {'none': [], 'random': ['flip'], 'alternating': ['altflip']}[self.flip]
         words += [] if not self.cutout_size else ['cutout' if self.cutout_size == 8 else f'cutout={self.cutout_size}']
-        words += [] if self.size == IMAGE_SIZE else [f'size={self.size}']
+        words += [] if self.size == IMAGE_SIZE else [f'size={self.size}' + ('' if self.small_epochs is None else f':{self.small_epochs}')]
         return ','.join(words) or 'none'
 
 @dataclass
@@ -281,7 +286,7 @@ def epoch_plan(n:int, augment:Augment, seed:int, epoch:int, shuffle:bool=True, s
     "Draw the sample order and augmentation choices of `epoch` for `n` samples, deterministically from `(seed, epoch)`."
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     order = torch.randperm(n, generator=g) if shuffle else torch.arange(n)
-    crop_top, crop_left = torch.randint(0, IMAGE_SIZE + 2 * augment.crop_padding - augment.size + 1, (2, n), generator=g)
+    crop_top, crop_left = torch.randint(0, 2 * augment.crop_padding + 1, (2, n), generator=g)
     if augment.flip == 'random': flips = torch.rand(n, generator=g) < 0.5
     elif augment.flip == 'alternating':  # one random flip per image for epoch 0, then mirrored in every odd epoch
         first = torch.rand(n, generator=torch.Generator().manual_seed(seed)) < 0.5
@@ -318,7 +323,7 @@ class Batches:
     def plan(self, epoch:int)->EpochPlan:
         "The random choices of `epoch` (cached for the current epoch)."
         if self._plan is None or self._plan[0] != epoch:
-            self._plan = (epoch, epoch_plan(len(self.labels), self.augment, self.seed, epoch, self.shuffle, self.augment.size))
+            self._plan = (epoch, epoch_plan(len(self.labels), self.augment, self.seed, epoch, self.shuffle, self.augment.size_at(epoch)))
         return self._plan[1]
 
     def indices(self, epoch:int, index:int)->torch.Tensor:
@@ -333,7 +338,10 @@ class Batches:
         idx = plan.order[sel]
         dev = self.images.device
         x = self.images[idx.to(dev)]
-        if aug.crops: x = crop(x, plan.crop_top[sel].to(dev), plan.crop_left[sel].to(dev), aug.size)
+        size = aug.size_at(epoch)
+        if aug.crop_padding or size < IMAGE_SIZE:  # a window of `size`, centred, then translated by up to `crop_padding`
+            centre = (IMAGE_SIZE - size) // 2
+            x = crop(x, plan.crop_top[sel].to(dev) + centre, plan.crop_left[sel].to(dev) + centre, size)
         if aug.flip != 'none': x = flip(x, plan.flip[sel].to(dev))
         if aug.cutout_size: x = cutout(x, plan.cut_top[sel].to(dev), plan.cut_left[sel].to(dev), aug.cutout_size)
         return x.contiguous(memory_format=self.memory_format), self.labels[idx.to(dev)]

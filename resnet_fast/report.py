@@ -29,9 +29,13 @@ ARTICLE = {  # the series' own figures (one NVIDIA V100, its full protocol) and 
 def describe_recipe(settings:dict)->str:
     "The recipe of a run's or a benchmark's `settings`, in words."
     name = settings.get('recipe') or settings.get('name') or settings['model']
-    tta = f", TTA level {settings['tta_level']}" if settings.get('tta_level') else ''
-    return (f"{name} recipe ({settings['model']} width {settings['width']:g}), {settings['epochs']:g} epochs, "
-            f"batch {settings['batch_size']}{tta}, {settings['precision']}")
+    optimizer = settings.get('optimizer') if isinstance(settings.get('optimizer'), dict) else {}
+    fraction = settings.get('tta_fraction', 1.0)
+    tta = f", TTA level {settings['tta_level']}" + (f' for the least confident {fraction:.0%}' if fraction < 1 else '') if settings.get('tta_level') else ''
+    pflop = f", {settings['training_pflop']:.3f} PFLOP" if settings.get('training_pflop') else ''
+    return (f"{name} recipe ({settings['model']} width {settings['width']:g}{', ' + optimizer['kind'] if optimizer.get('kind') else ''}), "
+            f"{settings['epochs']:g} epochs, batch {settings['batch_size']}{', augment ' + settings['augment'] if settings.get('augment') else ''}{tta}{pflop}, "
+            f"{settings['precision']}")
 
 def format_run(r:RunResult, out:str|Path|None=None)->str:
     "One line for a finished training run: divergence, accuracy, loss, times and where the record went."

@@ -288,6 +288,10 @@ class Job:
     attempts:int = 0
     started:float = 0.0
 
+_KERNEL_LOST = {'DeadKernelError': 'its kernel died',  # papermill's words for a kernel that died, or never came up
+                'Kernel died before replying to kernel_info': 'its kernel did not start',
+                "Kernel didn't respond in": 'its kernel did not start'}
+
 def _outcome(returncode:int, notebook:Path, metrics:Path, log:Path)->dict:
     "What a finished papermill process left: its notebook, its metrics if complete, and the tail of its output on failure."
     nb = notebook.read_text() if notebook.exists() else None
@@ -295,8 +299,8 @@ def _outcome(returncode:int, notebook:Path, metrics:Path, log:Path)->dict:
     except ValueError: m = None
     if m is not None and isinstance(m, dict) and all(k in m for k in METRICS_KEYS): return dict(status='ok', notebook=nb, metrics=m)
     out = log.read_text(errors='replace')[-4000:] if log.exists() else ''
-    if returncode < 0 or 'DeadKernelError' in out:  # killed by a signal (the OOM killer, a node going away): worth another try
-        why = f'killed by signal {-returncode}' if returncode < 0 else 'its kernel died'
+    why = f'killed by signal {-returncode}' if returncode < 0 else next((w for s, w in _KERNEL_LOST.items() if s in out), None)
+    if why:  # killed by a signal (the OOM killer, a node going away), or its kernel died or never started: worth another try
         return dict(status='lost', notebook=nb, reason=f'{why}\n{out}', returncode=returncode)
     reason = out if returncode else 'the notebook finished without writing a complete metrics file'
     return dict(status='failed', notebook=nb, reason=reason, returncode=returncode)

@@ -18,7 +18,7 @@ def test_orthogonalise_flattens_the_spectrum_of_wide_and_tall_matrices():
         o = orthogonalise(g)
         assert o.shape == g.shape and o.dtype == torch.bfloat16
         before, after = torch.linalg.svdvals(g), torch.linalg.svdvals(o.float())
-        assert after.max() < 1.3 and after.median() / after.max() > 10 * before.median() / before.max()
+        assert after.max() < 1.3 and after.median() / after.max() > 5 * before.median() / before.max()
 
 def _batch(cifar, n=256):
     return normalise(cifar.train_images[:n]).contiguous(memory_format=torch.channels_last), cifar.train_labels[:n]
@@ -33,31 +33,30 @@ def test_muon_steps_filters_orthogonally_at_a_fixed_norm_and_the_rest_by_sgd(cif
     opt = muon(net, len(y)); set_lr(opt, 1.5, len(y))
     filters = [p for p in net.parameters() if p.ndim == 4 and p.requires_grad]
     assert opt.param_groups[0]['params'] == filters and opt.param_groups[0]['lr'] == pytest.approx(0.15)  # value x filter_lr
-    # the other weights' groups are exactly those SGD builds, so they step exactly as torch's SGD does
-    sgd = SGD(momentum=0.85, weight_decay=2e-3, norm_bias_lr_scale=64.0)
-    ref_opt = torch.optim.SGD(sgd.groups([(n, p) for n, p in ref.named_parameters() if p.requires_grad and p.ndim != 4], len(y)),
+    # the other weights (every bias at the fast rate, the head at the base rate) step exactly as torch's SGD would step them
+    assert {len(g['params']) for g in opt.param_groups[1:]} == {1, 7}  # the head; the stem's and the six batch-norm biases
+    ref_opt = torch.optim.SGD(muon.groups([(n, p) for n, p in ref.named_parameters() if p.requires_grad and p.ndim != 4], len(y)),
                               lr=0.0, momentum=0.85, nesterov=True)
     set_lr(ref_opt, 1.5, len(y))
     before = [p.detach().clone() for p in filters]
     for model, o in ((net, opt), (ref, ref_opt)):
-        for _ in range(2):
-            o.zero_grad(); F.cross_entropy(model(x), y, reduction='sum').backward(); o.step()
+        o.zero_grad(); F.cross_entropy(model(x), y, reduction='sum').backward(); o.step()  # one step: the filters then differ
     others = [(n, p) for n, p in net.named_parameters() if p.requires_grad and p.ndim != 4]
     for (n, p), q in zip(others, [q for q in ref.parameters() if q.requires_grad and q.ndim != 4]):
         assert torch.allclose(p, q, atol=1e-6), n
     for p, p0 in zip(filters, before):
-        step = p - p0 * (len(p) ** 0.5 / p0.norm())  # after the rescale to norm sqrt(out channels), one orthogonal step of size lr
+        step = (p - p0 * (len(p) ** 0.5 / p0.norm())).detach()  # after the rescale to norm sqrt(out channels), one orthogonal step of size lr
         assert not torch.allclose(p, p0)
-        assert p.norm() == pytest.approx(len(p) ** 0.5, rel=0.1)
+        assert p.norm().item() == pytest.approx(len(p) ** 0.5, rel=0.1)
         sv = torch.linalg.svdvals(step.flatten(1).float() / 0.15)
-        assert sv.max() < 2.6  # two steps of singular values <= 1.3 each, whatever the gradient's scale
+        assert 0.3 < sv.median() and sv.max() < 1.3  # an orthogonalised step, whatever the gradient's scale
 
 def test_muon_is_checked_and_recorded():
     with pytest.raises(ValueError, match='filter_lr=0'): Muon(filter_lr=0)
     with pytest.raises(ValueError, match='newton_schulz_steps=0'): Muon(newton_schulz_steps=0)
     with pytest.raises(ValueError, match='momentum=1.5'): Muon(momentum=1.5)
     s = RECIPES['fastest'].settings()
-    assert s['optimizer']['kind'] == 'Muon' and s['augment'] == 'altflip,size=28' and s['tta_fraction'] == 0.25
+    assert s['optimizer']['kind'] == 'Muon' and s['optimizer']['filter_lr'] == RECIPES['fastest'].optimizer.filter_lr and 0 < s['tta_fraction'] < 1
     json.dumps(s)
 
 def test_a_muon_run_resumes_from_its_checkpoint_exactly(cifar, tmp_path, monkeypatch):
@@ -74,25 +73,29 @@ def test_a_muon_run_resumes_from_its_checkpoint_exactly(cifar, tmp_path, monkeyp
     assert resumed.resumed_from_epoch == 1 and [r['train_loss'] for r in resumed.rows] == [r['train_loss'] for r in full.rows]
     assert resumed.final['test_acc'] == full.final['test_acc']
 
-def test_training_windows_are_random_sub_windows_of_the_image(cifar):
-    aug = Augment.parse('size=28')
+def test_training_windows_are_translated_centre_windows_and_whole_images_later(cifar):
+    aug = Augment.parse('crop=2,size=28:2')
     b = Batches(cifar.train_images[:512], cifar.train_labels[:512], 128, aug, seed=3)
     x, _ = b.batch(0, 1)
     assert x.shape == (128, 3, 28, 28) and torch.equal(x, b.batch(0, 1)[0])
     images, plan = normalise(cifar.train_images[:512]), b.plan(0)
     for j in range(5):
         i, k = plan.order[128 + j], 128 + j
-        top, left = int(plan.crop_top[k]), int(plan.crop_left[k])
-        assert 0 <= top <= 4 and 0 <= left <= 4
+        top, left = int(plan.crop_top[k]), int(plan.crop_left[k])  # 0..4: the window's corner in the unpadded image
         assert torch.equal(x[j], images[i, :, top:top + 28, left:left + 28])
-    assert {int(t) for t in plan.crop_top} == {0, 1, 2, 3, 4}  # every offset is drawn: a +-2 pixel translation
+    assert {int(t) for t in plan.crop_top} == {0, 1, 2, 3, 4}  # +-2 pixels around the centre (2, 2)
+    assert b.batch(1, 0)[0].shape[-1] == 28 and b.batch(2, 0)[0].shape[-1] == 32  # whole images from epoch 2 on
+    assert Augment.parse('size=28').size_at(10**6) == 28 and str(Augment.parse('crop=2,size=28:2')) == 'crop=2,size=28:2'
     with pytest.raises(ValueError, match='size=40'): Augment.parse('size=40')
     with pytest.raises(ValueError, match='size=4 '): Augment(size=4)
 
 def test_smaller_windows_cost_fewer_flops():
-    fast, fastest = RECIPES['fast'], RECIPES['fastest']
-    assert training_flops_per_image(fastest) == 3 * forward_flops(fast_net(), 28) < training_flops_per_image(fast)
-    assert training_pflop(fastest) < 0.29 < training_pflop(fast) + 0.1
+    fast = RECIPES['fast']
+    small, early = replace(fast, augment='altflip,size=28'), replace(fast, augment='crop=2,altflip,size=28:3')
+    full, reduced = 3 * forward_flops(fast_net(), 32), 3 * forward_flops(fast_net(), 28)
+    assert training_flops_per_image(fast) == full and training_flops_per_image(small) == reduced < 0.8 * full
+    assert training_flops_per_image(early) == pytest.approx((3 * reduced + 8 * full) / 11)  # 3 of 11 epochs on windows
+    assert training_pflop(RECIPES['fastest']) < 0.29  # below airbench94_muon's training arithmetic
 
 def test_selective_tta_gives_the_views_to_the_least_confident_images_only(cifar):
     torch.manual_seed(0)
