@@ -26,7 +26,7 @@ RECIPE_FLAGS = {  # recipe field: (type, help)
     'batch_size': (int, "mini-batch size; the schedule is scaled to keep the learning rate per example"),
     'lr_mult': (float, 'factor on the whole learning-rate schedule, > 0'),
     'train_size': (int, 'class-stratified training subset, 1..50000'),
-    'augment': (str, '"none" or a comma-separated list of crop[=px], flip, altflip, cutout[=px], size=px'),
+    'augment': (str, '"none" or a comma-separated list of crop[=px], flip, altflip, cutout[=px], size=px[:epochs]'),
     'label_smoothing': (float, 'label smoothing of the training loss, in [0, 0.99]'),
     'tta_level': (int, 'test-time augmentation: 0 none, 1 mirror, 2 mirror and 1-px shifts'),
     'tta_fraction': (float, 'share of each test batch, least confident first, that gets the test-time views, in [0, 1]'),
@@ -54,7 +54,7 @@ def add_run_args(p:argparse.ArgumentParser):
 # %% ../nbs/10_cli.ipynb 8
 def default_out(recipe, seed:int)->Path:
     "A results file name that encodes the run's recipe and seed."
-    return Path('results')/f'{recipe.name}_{recipe.model}_w{recipe.width:g}_e{recipe.epochs:g}_b{recipe.batch_size}_lr{recipe.lr_mult:g}_n{recipe.train_size}_{str(recipe.augment).replace(",", "-")}_s{seed}.json'
+    return Path('results')/f'{recipe.name}_{recipe.model}_w{recipe.width:g}_e{recipe.epochs:g}_b{recipe.batch_size}_lr{recipe.lr_mult:g}_n{recipe.train_size}_{str(recipe.augment).replace(",", "-").replace(":", "-")}_s{seed}.json'
 
 def train_command(args)->int:
     "Check every flag and the output path, train, save the record; return the exit code."
