@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 from resnet_fast.data import Augment, Batches, normalise
 from resnet_fast.model import fast_net, forward_flops
-from resnet_fast.training import (RECIPES, SGD, Muon, MuonSGD, orthogonalise, run, selective_tta_logits, set_lr, tta_logits)
+from resnet_fast.training import RECIPES, Muon, orthogonalise, run, selective_tta_logits, set_lr, tta_logits
 from resnet_fast.bench import training_flops_per_image, training_pflop
 
 def test_orthogonalise_flattens_the_spectrum_of_wide_and_tall_matrices():
