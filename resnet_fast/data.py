@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb 3
 from __future__ import annotations
-import os, pickle, zipfile
+import os, pickle, re, zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 __all__ = ['CLASSES', 'DATA_ENV_VAR', 'DEFAULT_DATA_DIR', 'NPZ_FILES', 'BATCHES_DIR', 'PICKLE_FILES', 'CIFAR10_MEAN',
            'CIFAR10_STD', 'FLIPS', 'IMAGE_SIZE', 'MIN_SIZE', 'DataError', 'data_dir', 'Cifar10', 'load_npz_split',
            'safe_unpickle', 'load_pickle_split', 'load_cifar10', 'normalise', 'stratified_subset', 'pad_reflect',
-           'crop', 'flip', 'cutout', 'Augment', 'EpochPlan', 'epoch_plan', 'Batches', 'evaluation_batches']
+           'crop', 'flip', 'cutout', 'jitter', 'Augment', 'EpochPlan', 'epoch_plan', 'Batches', 'evaluation_batches']
 
 # %% ../nbs/00_data.ipynb 6
 CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
@@ -224,19 +224,26 @@ def cutout(images:torch.Tensor, top:torch.Tensor, left:torch.Tensor, size:int)->
     in_cols = (cols >= left.view(-1, 1)) & (cols < left.view(-1, 1) + size)
     return images.masked_fill((in_rows[:, :, None] & in_cols[:, None, :])[:, None], 0.)
 
+def jitter(images:torch.Tensor, shift:torch.Tensor, scale:torch.Tensor)->torch.Tensor:
+    "Brightness and contrast: add `shift` to every (normalised) pixel of each image, then multiply by its `scale`."
+    return (images + shift.view(-1, 1, 1, 1)) * scale.view(-1, 1, 1, 1)
+
 # %% ../nbs/00_data.ipynb 34
 FLIPS = ('none', 'random', 'alternating')
 _SPEC = {'crop': ('crop_padding', 4, 16), 'cutout': ('cutout_size', 8, 32)}  # spec word: field, default and largest pixels
+_JITTER = {'brightness': 1.0, 'contrast': 0.9}  # spec word and field: largest allowed value
 IMAGE_SIZE, MIN_SIZE = 32, 8  # CIFAR-10's side, and the smallest training window
 
 @dataclass(frozen=True)
 class Augment:
-    "Which augmentations to apply: random crop of a reflect-padded image, horizontal flip, cutout."
+    "Which augmentations to apply: random crop of a reflect-padded image, horizontal flip, cutout, brightness and contrast."
     crop_padding:int = 4  # Reflect padding before a random 32x32 crop; 0 for no crop
     flip:str = 'random'  # 'none', 'random' (probability 1/2, every epoch) or 'alternating' (mirrored in odd epochs)
     cutout_size:int = 0  # Side of the zeroed square; 0 for no cutout
     size:int = IMAGE_SIZE  # Side of the (translated) centre window the network trains on; below 32, a cheaper step
     small_epochs:int|None = None  # Epochs trained on `size` windows before whole images; None: every epoch
+    brightness:float = 0.0  # Largest shift of an image's normalised pixels (uniform in [-b, b], per image)
+    contrast:float = 0.0  # Largest relative change of an image's contrast (a factor uniform in [1 - c, 1 + c], per image)
 
     def __post_init__(self):
         for word, (field, _, largest) in _SPEC.items():
@@ -248,6 +255,10 @@ class Augment:
             raise ValueError(f'size={self.size!r} is not allowed: it must be a whole number of pixels from {MIN_SIZE} to {IMAGE_SIZE}.')
         if self.small_epochs is not None and not (isinstance(self.small_epochs, int) and not isinstance(self.small_epochs, bool) and self.small_epochs >= 0):
             raise ValueError(f'small_epochs={self.small_epochs!r} is not allowed: it must be None or a whole number of epochs >= 0.')
+        for field, largest in _JITTER.items():
+            v = getattr(self, field)
+            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= largest):
+                raise ValueError(f'{field}={v!r} is not allowed: it must be a number from 0 to {largest}.')
 
     def size_at(self, epoch:int)->int:
         "Side of the images trained on in `epoch`."
@@ -256,7 +267,7 @@ class Augment:
     @classmethod
     def parse(cls, spec:str)->Augment:
         "Build from a spec such as `'crop,flip,cutout'`, `'crop=2,altflip'` or `'none'`."
-        allowed = '"none" or a comma-separated list of crop[=pixels], flip, altflip, cutout[=pixels], size=pixels[:epochs]'
+        allowed = '"none" or a comma-separated list of crop[=pixels], flip, altflip, cutout[=pixels], size=pixels[:epochs], brightness=number, contrast=number'
         words = [w.strip() for w in str(spec).lower().split(',') if w.strip()]
         if words == ['none']: return cls(0, 'none', 0)
         kw = dict(crop_padding=0, flip='none', cutout_size=0)
@@ -265,6 +276,7 @@ class Augment:
             size, _, epochs = value.partition(':')
             if name == 'size' and size.isdigit() and (not epochs or epochs.isdigit()): kw.update(size=int(size), small_epochs=int(epochs) if epochs else None)
             elif name in ('flip', 'altflip') and not value and kw['flip'] == 'none': kw['flip'] = 'random' if name == 'flip' else 'alternating'
+            elif name in _JITTER and re.fullmatch(r'\d*\.?\d+', value): kw[name] = float(value)
             elif name in _SPEC and (not value or value.isdigit()):
                 field, default, _ = _SPEC[name]; kw[field] = int(value) if value else default
             else: raise ValueError(f'augment={spec!r} is not allowed: use {allowed}.')
@@ -275,12 +287,14 @@ class Augment:
         words += {'none': [], 'random': ['flip'], 'alternating': ['altflip']}[self.flip]
         words += [] if not self.cutout_size else ['cutout' if self.cutout_size == 8 else f'cutout={self.cutout_size}']
         words += [] if self.size == IMAGE_SIZE else [f'size={self.size}' + ('' if self.small_epochs is None else f':{self.small_epochs}')]
+        words += [f'{field}={getattr(self, field):g}' for field in _JITTER if getattr(self, field)]
         return ','.join(words) or 'none'
 
 @dataclass
 class EpochPlan:
     "Every random choice of one epoch: the order of samples and per-sample augmentation parameters."
     order:torch.Tensor; crop_top:torch.Tensor; crop_left:torch.Tensor; flip:torch.Tensor; cut_top:torch.Tensor; cut_left:torch.Tensor
+    shift:torch.Tensor; scale:torch.Tensor  # brightness and contrast of each sample
 
 def epoch_plan(n:int, augment:Augment, seed:int, epoch:int, shuffle:bool=True, size:int=32)->EpochPlan:
     "Draw the sample order and augmentation choices of `epoch` for `n` samples, deterministically from `(seed, epoch)`."
@@ -293,7 +307,8 @@ def epoch_plan(n:int, augment:Augment, seed:int, epoch:int, shuffle:bool=True, s
         flips = first[order] ^ bool(epoch % 2)
     else: flips = torch.zeros(n, dtype=torch.bool)
     cut_top, cut_left = torch.randint(0, size - augment.cutout_size + 1, (2, n), generator=g)
-    return EpochPlan(order, crop_top, crop_left, flips, cut_top, cut_left)
+    shift, scale = torch.rand(2, n, generator=g) * 2 - 1 if augment.brightness or augment.contrast else torch.zeros(2, n)  # drawn last: the draws above stay as they were
+    return EpochPlan(order, crop_top, crop_left, flips, cut_top, cut_left, shift * augment.brightness, 1 + scale * augment.contrast)
 
 # %% ../nbs/00_data.ipynb 38
 class Batches:
@@ -343,6 +358,7 @@ class Batches:
             centre = (IMAGE_SIZE - size) // 2
             x = crop(x, plan.crop_top[sel].to(dev) + centre, plan.crop_left[sel].to(dev) + centre, size)
         if aug.flip != 'none': x = flip(x, plan.flip[sel].to(dev))
+        if aug.brightness or aug.contrast: x = jitter(x, plan.shift[sel].to(dev), plan.scale[sel].to(dev))
         if aug.cutout_size: x = cutout(x, plan.cut_top[sel].to(dev), plan.cut_left[sel].to(dev), aug.cutout_size)
         return x.contiguous(memory_format=self.memory_format), self.labels[idx.to(dev)]
 
