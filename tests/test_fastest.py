@@ -89,6 +89,17 @@ def test_training_windows_are_translated_centre_windows_and_whole_images_later(c
     with pytest.raises(ValueError, match='size=40'): Augment.parse('size=40')
     with pytest.raises(ValueError, match='size=4 '): Augment(size=4)
 
+def test_jitter_shifts_and_scales_each_image_and_leaves_the_other_draws_alone(cifar):
+    plain = Batches(cifar.train_images[:512], cifar.train_labels[:512], 128, Augment.parse('crop=2,altflip'), seed=5)
+    lit = Batches(cifar.train_images[:512], cifar.train_labels[:512], 128, Augment.parse('crop=2,altflip,brightness=0.14,contrast=0.13'), seed=5)
+    (x, y), (z, w) = plain.batch(1, 2), lit.batch(1, 2)
+    assert torch.equal(y, w)  # same order, crops and flips: only the pixel values change
+    shift, scale = lit.plan(1).shift[256:384], lit.plan(1).scale[256:384]
+    assert torch.allclose(z, (x + shift.view(-1, 1, 1, 1)) * scale.view(-1, 1, 1, 1))
+    assert shift.abs().max() <= 0.14 and shift.std() > 0.05 and (scale - 1).abs().max() <= 0.13 and scale.std() > 0.05
+    assert not torch.equal(lit.plan(0).shift, lit.plan(1).shift)  # drawn afresh every epoch
+    with pytest.raises(ValueError, match='contrast=1.5 is not allowed'): Augment.parse('contrast=1.5')
+
 def test_smaller_windows_cost_fewer_flops():
     fast = RECIPES['fast']
     small, early = replace(fast, augment='altflip,size=28'), replace(fast, augment='crop=2,altflip,size=28:3')
