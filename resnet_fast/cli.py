@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, sys
 from pathlib import Path
 
-from .data import DataError
+from .data import AUGMENT_WORDS, DataError
 from .training import PRECISIONS, RECIPES, RECIPE_FIELDS, check_writable, get_recipe, run, with_overrides
 from .bench import bench
 from .sweep import EXPERIMENTS, SweepBusy, sweep
@@ -26,7 +26,7 @@ RECIPE_FLAGS = {  # recipe field: (type, help)
     'batch_size': (int, "mini-batch size; the schedule is scaled to keep the learning rate per example"),
     'lr_mult': (float, 'factor on the whole learning-rate schedule, > 0'),
     'train_size': (int, 'class-stratified training subset, 1..50000'),
-    'augment': (str, '"none" or a comma-separated list of crop[=px], flip, altflip, cutout[=px], size=px[:epochs]'),
+    'augment': (str, AUGMENT_WORDS),
     'label_smoothing': (float, 'label smoothing of the training loss, in [0, 0.99]'),
     'tta_level': (int, 'test-time augmentation: 0 none, 1 mirror, 2 mirror and 1-px shifts'),
     'tta_fraction': (float, 'share of each test batch, least confident first, that gets the test-time views, in [0, 1]'),

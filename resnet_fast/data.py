@@ -14,9 +14,10 @@ import torch.nn.functional as F
 
 # %% auto 0
 __all__ = ['CLASSES', 'DATA_ENV_VAR', 'DEFAULT_DATA_DIR', 'NPZ_FILES', 'BATCHES_DIR', 'PICKLE_FILES', 'CIFAR10_MEAN',
-           'CIFAR10_STD', 'FLIPS', 'IMAGE_SIZE', 'MIN_SIZE', 'DataError', 'data_dir', 'Cifar10', 'load_npz_split',
-           'safe_unpickle', 'load_pickle_split', 'load_cifar10', 'normalise', 'stratified_subset', 'pad_reflect',
-           'crop', 'flip', 'cutout', 'jitter', 'Augment', 'EpochPlan', 'epoch_plan', 'Batches', 'evaluation_batches']
+           'CIFAR10_STD', 'FLIPS', 'IMAGE_SIZE', 'MIN_SIZE', 'AUGMENT_WORDS', 'DataError', 'data_dir', 'Cifar10',
+           'load_npz_split', 'safe_unpickle', 'load_pickle_split', 'load_cifar10', 'normalise', 'stratified_subset',
+           'pad_reflect', 'crop', 'flip', 'cutout', 'jitter', 'Augment', 'EpochPlan', 'epoch_plan', 'Batches',
+           'evaluation_batches']
 
 # %% ../nbs/00_data.ipynb 6
 CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
@@ -233,6 +234,7 @@ FLIPS = ('none', 'random', 'alternating')
 _SPEC = {'crop': ('crop_padding', 4, 16), 'cutout': ('cutout_size', 8, 32)}  # spec word: field, default and largest pixels
 _JITTER = {'brightness': 1.0, 'contrast': 0.9}  # spec word and field: largest allowed value
 IMAGE_SIZE, MIN_SIZE = 32, 8  # CIFAR-10's side, and the smallest training window
+AUGMENT_WORDS = '"none" or a comma-separated list of crop[=pixels], flip, altflip, cutout[=pixels], size=pixels[:epochs], brightness=number, contrast=number'
 
 @dataclass(frozen=True)
 class Augment:
@@ -267,7 +269,6 @@ class Augment:
     @classmethod
     def parse(cls, spec:str)->Augment:
         "Build from a spec such as `'crop,flip,cutout'`, `'crop=2,altflip'` or `'none'`."
-        allowed = '"none" or a comma-separated list of crop[=pixels], flip, altflip, cutout[=pixels], size=pixels[:epochs], brightness=number, contrast=number'
         words = [w.strip() for w in str(spec).lower().split(',') if w.strip()]
         if words == ['none']: return cls(0, 'none', 0)
         kw = dict(crop_padding=0, flip='none', cutout_size=0)
@@ -279,7 +280,7 @@ class Augment:
             elif name in _JITTER and re.fullmatch(r'\d*\.?\d+', value): kw[name] = float(value)
             elif name in _SPEC and (not value or value.isdigit()):
                 field, default, _ = _SPEC[name]; kw[field] = int(value) if value else default
-            else: raise ValueError(f'augment={spec!r} is not allowed: use {allowed}.')
+            else: raise ValueError(f'augment={spec!r} is not allowed: use {AUGMENT_WORDS}.')
         return cls(**kw)
 
     def __str__(self):
