@@ -4,22 +4,23 @@
 
 # %% ../nbs/07_bench.ipynb 3
 from __future__ import annotations
-import json, statistics, time
+import importlib, importlib.metadata, json, os, statistics, tempfile, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from .data import Augment, Batches, CIFAR10_MEAN, CIFAR10_STD, load_cifar10
+from .data import Augment, Batches, CIFAR10_MEAN, CIFAR10_STD, CLASSES, Cifar10, load_cifar10
 from .model import forward_flops, make_model
 from .training import (RECIPES, Recipe, Record, check_seed, check_writable, hardware, resolve_device, resolve_precision,
                                   run, save_record, synchronize, to_json, with_overrides, write_atomic)
 
 # %% auto 0
-__all__ = ['DTYPES', 'MAX_SEEDS', 'matmul_peak_flops', 'images_trained', 'images_per_run', 'training_flops',
+__all__ = ['DTYPES', 'PEERS', 'MAX_SEEDS', 'matmul_peak_flops', 'images_trained', 'images_per_run', 'training_flops',
            'training_flops_per_image', 'training_pflop', 'time_floor', 'BenchResult', 'seed_record', 'summarise',
-           'seeds_folder', 'bench', 'PILDataset', 'baseline_throughput', 'pipeline_throughput']
+           'check_peer', 'airbench_files', 'airbench94_run', 'peer_settings', 'seeds_folder', 'bench', 'PILDataset',
+           'baseline_throughput', 'pipeline_throughput']
 
 # %% ../nbs/07_bench.ipynb 6
 DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16, fp32=torch.float32)
@@ -82,6 +83,7 @@ class BenchResult(Record):
     data_load_time:float  # Seconds to load CIFAR-10 from disk into memory (once, not in any run's time)
     runs:list  # One dict per seed
     summary:dict
+    peer:dict|None = None  # A public recipe run beside this one in the same process on the same device, or None
 
 def seed_record(result, flops_per_image:int)->dict:
     "One seed of a benchmark from its `RunResult`: accuracy, the run's time and its throughput."
@@ -95,17 +97,57 @@ def seed_record(result, flops_per_image:int)->dict:
                 diverged=result.diverged, time_to_94=result.time_to_94, epochs_run=result.final['epochs_run'], record=asdict(result))
 
 def summarise(runs:list, target:float=0.94)->dict:
-    "Mean, min and max test accuracy, the fraction of runs reaching `target`, median wall time and throughput."
+    "Mean, min and max test accuracy, the fraction of runs reaching `target`, median wall time and (where the runs have them) throughput."
     accs = [r['test_acc'] or 0.0 for r in runs]
     return dict(seeds=len(runs), mean_test_acc=statistics.mean(accs), min_test_acc=min(accs), max_test_acc=max(accs),
                 std_test_acc=statistics.stdev(accs) if len(accs) > 1 else 0.0,
                 fraction_reaching_target=sum(a >= target for a in accs) / len(accs), target=target,
-                median_wall_time=statistics.median(r['wall_time'] for r in runs),
-                median_images_per_s=statistics.median(r['images_per_s'] for r in runs),
-                median_achieved_flops=statistics.median(r['achieved_flops'] for r in runs),
-                diverged=sum(bool(r['diverged']) for r in runs))
+                **{f'median_{k}': statistics.median(r[k] for r in runs) for k in ('wall_time', 'images_per_s', 'achieved_flops')
+                   if all(k in r for r in runs)},  # a peer's runs report their time and accuracy only
+                diverged=sum(bool(r.get('diverged')) for r in runs))
 
-# %% ../nbs/07_bench.ipynb 16
+# %% ../nbs/07_bench.ipynb 17
+PEERS = {'airbench94': 'airbench'}  # a public recipe bench can run beside a recipe: the PyPI package that provides it
+
+def check_peer(peer:str|None, device:torch.device):
+    "The peer's package, imported, or a `ValueError` saying what is allowed (a known name, CUDA, the package installed); None for no peer."
+    if peer is None: return None
+    if peer not in PEERS: raise ValueError(f'peer={peer!r} is not allowed: choose one of {sorted(PEERS)}, or none.')
+    if device.type != 'cuda':
+        raise ValueError(f'peer={peer!r} needs a CUDA device (the {PEERS[peer]} package puts its network and data on the GPU itself); '
+                         f'device is {device}.')
+    try: return importlib.import_module(PEERS[peer])
+    except ImportError: raise ValueError(f'peer={peer!r} needs the {PEERS[peer]} package: pip install {PEERS[peer]}') from None
+
+def airbench_files(data:Cifar10, parent:Path)->Path:
+    "Write `data` where airbench's loaders read it: `parent/cifar10/{train,test}.pt`, uint8 images (N, 32, 32, 3), labels, class names."
+    folder = Path(parent)/'cifar10'; folder.mkdir(parents=True, exist_ok=True)
+    for split, images, labels in (('train', data.train_images, data.train_labels), ('test', data.test_images, data.test_labels)):
+        torch.save(dict(images=images.permute(0, 2, 3, 1).contiguous(), labels=labels, classes=list(CLASSES)), folder/f'{split}.pt')
+    return folder
+
+def airbench94_run(airbench, folder:Path, seed:int, device:torch.device)->dict:
+    "One seeded airbench94 run with the package's own settings, on the data in `folder`: its test accuracy and wall time."
+    hyp = airbench.lib_airbench94.hyp
+    cwd = Path.cwd(); os.chdir(folder.parent)  # airbench's training function opens its test set as ./cifar10
+    try:
+        with torch.cuda.device(device):
+            torch.manual_seed(seed)
+            gpu = torch.cuda.current_device()
+            train_loader = airbench.CifarLoader(folder.name, train=True, batch_size=hyp['opt']['batch_size'], aug=hyp['aug'], altflip=True, gpu=gpu)
+            test_loader = airbench.CifarLoader(folder.name, train=False, batch_size=2000, gpu=gpu)
+            synchronize(device); start = time.perf_counter()
+            net = airbench.train94(train_loader, verbose=False)
+            test_acc = airbench.evaluate(net, test_loader, tta_level=hyp['net']['tta_level'])
+            synchronize(device); wall_time = time.perf_counter() - start
+    finally: os.chdir(cwd)
+    return dict(seed=seed, test_acc=float(test_acc), wall_time=wall_time)
+
+def peer_settings(peer:str, package)->dict:
+    "What identifies a peer's runs: its name, its package and version, and the package's own settings."
+    return dict(peer=peer, package=PEERS[peer], version=importlib.metadata.version(PEERS[peer]), settings=package.lib_airbench94.hyp)
+
+# %% ../nbs/07_bench.ipynb 20
 MAX_SEEDS = 1000
 
 def seeds_folder(out:Path)->Path:
@@ -120,13 +162,15 @@ def bench(recipe:Recipe, # A `Recipe` (see `RECIPES`)
           data_dir:str|Path|None=None, # CIFAR-10 directory
           out:str|Path|None=None, # Write the record here (must not exist); finished seeds are kept beside it and resumed
           progress:bool=True, # A progress bar per run (one line per finished seed is printed either way)
+          peer:str|None=None, # Also run this public recipe (see `PEERS`), same seeds, same process and device (CUDA only)
           **overrides, # Recipe fields to replace, by name
          )->BenchResult:
-    "Train the recipe once per seed and report accuracy statistics, median wall time, images/s and FLOP/s against the peak."
+    "Train the recipe once per seed (and a peer, if asked) and report accuracy statistics, median wall time, images/s and FLOP/s against the peak."
     recipe = with_overrides(recipe, **overrides) if overrides else recipe
     if not (isinstance(seeds, int) and 1 <= seeds <= MAX_SEEDS): raise ValueError(f'seeds={seeds!r} is not allowed: it must be a whole number from 1 to {MAX_SEEDS}.')
     check_seed(first_seed); check_seed(first_seed + seeds - 1)
     dev = resolve_device(device); precision = resolve_precision(precision, dev)
+    package = check_peer(peer, dev)
     if out is not None: out = check_writable(out)
     flops = training_flops_per_image(recipe)
     settings = recipe.settings() | dict(recipe=recipe.name, seeds=seeds, first_seed=first_seed, device=str(dev), precision=precision,
@@ -137,29 +181,42 @@ def bench(recipe:Recipe, # A `Recipe` (see `RECIPES`)
     folder = seeds_folder(out) if out is not None else None
     if folder is not None: folder.mkdir(parents=True, exist_ok=True)
     key = to_json({k: v for k, v in settings.items() if k not in ('seeds', 'first_seed', 'data_source')})
-    runs = []
-    for seed in range(first_seed, first_seed + seeds):
-        done = folder/f'seed_{seed}.json' if folder is not None else None
-        if done is not None and done.exists():
-            kept = json.loads(done.read_text())
-            if kept.get('key') != key:
-                raise ValueError(f'{done} belongs to a benchmark with other settings; move it away or choose another --out.')
-            runs.append(kept['run'])
-            print(f'seed {seed}: kept from an earlier, interrupted benchmark ({done.name})', flush=True)
-            continue
-        r = seed_record(run(recipe, seed=seed, device=str(dev), precision=precision, data=data, progress=progress), flops)
-        if done is not None: write_atomic(done, to_json(dict(key=key, run=r)))
-        runs.append(r)
-        print(f"seed {seed}: test acc {r['test_acc']:.4f}, wall time {r['wall_time']:.1f} s (eval {r['eval_time']:.1f} s; "
-                           f"{r['images_per_s']:.0f} images/s, {r['achieved_flops'] / 1e9:.0f} GFLOP/s)", flush=True)
-    result = BenchResult(settings, hardware(dev), peak, data_load_time, runs, summarise(runs))
+    def seeds_of(prefix, key, train_one):
+        "Each seed's run: kept from an earlier, interrupted benchmark with the same `key`, or trained by `train_one` and kept at once."
+        runs = []
+        for seed in range(first_seed, first_seed + seeds):
+            done = folder/f'{prefix}seed_{seed}.json' if folder is not None else None
+            if done is not None and done.exists():
+                kept = json.loads(done.read_text())
+                if kept.get('key') != key:
+                    raise ValueError(f'{done} belongs to a benchmark with other settings; move it away or choose another --out.')
+                runs.append(kept['run'])
+                print(f'{prefix}seed {seed}: kept from an earlier, interrupted benchmark ({done.name})', flush=True)
+                continue
+            r = train_one(seed)
+            if done is not None: write_atomic(done, to_json(dict(key=key, run=r)))
+            runs.append(r)
+            print(f"{prefix}seed {seed}: test acc {r['test_acc']:.4f}, wall time {r['wall_time']:.1f} s" + (
+                  f" (eval {r['eval_time']:.1f} s; {r['images_per_s']:.0f} images/s, {r['achieved_flops'] / 1e9:.0f} GFLOP/s)" if 'eval_time' in r else ''), flush=True)
+        return runs
+    runs = seeds_of('', key, lambda seed: seed_record(run(recipe, seed=seed, device=str(dev), precision=precision, data=data, progress=progress), flops))
+    peer_record = None
+    if package is not None:
+        identity = peer_settings(peer, package)
+        with tempfile.TemporaryDirectory() as scratch:
+            files = airbench_files(data, Path(scratch))
+            peer_runs = seeds_of(f'{peer}_', to_json(identity), lambda seed: airbench94_run(package, files, seed, dev))
+        peer_summary = summarise(peer_runs)
+        peer_record = identity | dict(runs=peer_runs, summary=peer_summary,
+                                      time_ratio=summarise(runs)['median_wall_time'] / peer_summary['median_wall_time'])
+    result = BenchResult(settings, hardware(dev), peak, data_load_time, runs, summarise(runs), peer_record)
     if out is not None:
         if result.save(out) == out:
-            for f in folder.glob('seed_*.json'): f.unlink()
+            for f in folder.glob('*seed_*.json'): f.unlink()
             folder.rmdir()
     return result
 
-# %% ../nbs/07_bench.ipynb 22
+# %% ../nbs/07_bench.ipynb 26
 class PILDataset(torch.utils.data.Dataset):
     "CIFAR-10 images as PIL images through torchvision transforms, the way most tutorials load it."
     def __init__(self, images, labels, transform): self.images, self.labels, self.transform = images, labels, transform

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .data import AUGMENT_WORDS, DataError
 from .training import PRECISIONS, RECIPES, RECIPE_FIELDS, check_writable, get_recipe, run, with_overrides
-from .bench import bench
+from .bench import PEERS, bench
 from .sweep import EXPERIMENTS, SweepBusy, sweep
 from .training import PRESETS
 from .report import format_bench, format_run
@@ -90,6 +90,8 @@ def add_bench_args(p:argparse.ArgumentParser):
     p.add_argument('--seeds', type=int, default=5, help='number of runs, one per seed, >= 1 (default: %(default)s)')
     p.add_argument('--first-seed', type=int, default=0, help='seed of the first run (default: %(default)s)')
     add_run_args(p)
+    p.add_argument('--peer', default=None, help=f"also run this public recipe, same seeds, in this process on this device: "
+                                                 f"{', '.join(PEERS)} (CUDA only; pip install airbench) (default: none)")
     p.add_argument('--out', type=Path, default=None, help='benchmark record to write; must not exist; finished seeds are kept beside it '
                                                           'and an interrupted benchmark resumes (default: results/bench_<recipe>_<device>_<n>seeds.json)')
 
@@ -98,7 +100,7 @@ def bench_command(args)->int:
     out = args.out or Path('results')/f'bench_{args.recipe}_{args.device}_{args.seeds}seeds.json'
     try:
         result = bench(recipe_from(args), args.seeds, args.first_seed, device=args.device, precision=args.precision,
-                       data_dir=args.data_dir, out=out, progress=not args.no_progress)
+                       data_dir=args.data_dir, out=out, progress=not args.no_progress, peer=args.peer)
     except ValueError as e:
         print(f'resnet-fast bench: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt:

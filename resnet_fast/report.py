@@ -11,7 +11,8 @@ from .training import RunResult, describe_machine
 from .bench import BenchResult
 
 # %% auto 0
-__all__ = ['ARTICLE', 'describe_recipe', 'format_run', 'format_bench', 'bench_seeds_table', 'load_benches', 'read_results_csv']
+__all__ = ['ARTICLE', 'describe_recipe', 'format_run', 'format_bench', 'format_peer', 'bench_seeds_table', 'load_benches',
+           'read_results_csv']
 
 # %% ../nbs/09_report.ipynb 6
 ARTICLE = {  # the series' own figures (one NVIDIA V100, its full protocol) and its peers', each with its source named
@@ -55,7 +56,15 @@ def format_bench(b:BenchResult)->str:
             f"{s['fraction_reaching_target']:.0%} of runs >= {s['target']:.0%}\n"
             f"median wall time of a run {s['median_wall_time']:.1f} s (data in memory to final accuracy; loading the data {b.data_load_time:.1f} s, once)\n"
             f"median {s['median_images_per_s']:.0f} images/s, {s['median_achieved_flops'] / 1e9:.0f} GFLOP/s = "
-            f"{s['median_achieved_flops'] / b.peak_flops:.0%} of the measured peak {b.peak_flops / 1e9:.0f} GFLOP/s")
+            f"{s['median_achieved_flops'] / b.peak_flops:.0%} of the measured peak {b.peak_flops / 1e9:.0f} GFLOP/s" + format_peer(b.peer))
+
+def format_peer(peer:dict|None)->str:
+    "The lines a benchmark's peer adds to its report: the peer's accuracy and time over the same seeds, and the ratio of the medians."
+    if not peer: return ''
+    s = peer['summary']
+    return (f"\npeer {peer['peer']} ({peer['package']} {peer['version']} from PyPI, its own settings), same seeds, same process and device: "
+            f"mean {s['mean_test_acc']:.4f}, min {s['min_test_acc']:.4f}, max {s['max_test_acc']:.4f}; {s['fraction_reaching_target']:.0%} of runs >= {s['target']:.0%}; "
+            f"median wall time {s['median_wall_time']:.2f} s\nthis recipe's median time per run is {peer['time_ratio']:.2f}x the peer's")
 
 def bench_seeds_table(b:BenchResult):
     "Every seed of a benchmark, as a table sorted by seed (accuracy in %, times in s)."
