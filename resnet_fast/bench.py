@@ -200,16 +200,15 @@ def bench(recipe:Recipe, # A `Recipe` (see `RECIPES`)
                   f" (eval {r['eval_time']:.1f} s; {r['images_per_s']:.0f} images/s, {r['achieved_flops'] / 1e9:.0f} GFLOP/s)" if 'eval_time' in r else ''), flush=True)
         return runs
     runs = seeds_of('', key, lambda seed: seed_record(run(recipe, seed=seed, device=str(dev), precision=precision, data=data, progress=progress), flops))
-    peer_record = None
+    summary, peer_record = summarise(runs), None
     if package is not None:
         identity = peer_settings(peer, package)
         with tempfile.TemporaryDirectory() as scratch:
             files = airbench_files(data, Path(scratch))
             peer_runs = seeds_of(f'{peer}_', to_json(identity), lambda seed: airbench94_run(package, files, seed, dev))
         peer_summary = summarise(peer_runs)
-        peer_record = identity | dict(runs=peer_runs, summary=peer_summary,
-                                      time_ratio=summarise(runs)['median_wall_time'] / peer_summary['median_wall_time'])
-    result = BenchResult(settings, hardware(dev), peak, data_load_time, runs, summarise(runs), peer_record)
+        peer_record = identity | dict(runs=peer_runs, summary=peer_summary, time_ratio=summary['median_wall_time'] / peer_summary['median_wall_time'])
+    result = BenchResult(settings, hardware(dev), peak, data_load_time, runs, summary, peer_record)
     if out is not None:
         if result.save(out) == out:
             for f in folder.glob('*seed_*.json'): f.unlink()

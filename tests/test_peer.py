@@ -1,10 +1,8 @@
 "A public recipe beside one of ours: what `bench --peer` checks before any work, and the data it hands the peer."
-import json
-from pathlib import Path
 import pytest, torch
 from resnet_fast.bench import PEERS, airbench_files, bench, check_peer, summarise
 from resnet_fast.cli import main
-from resnet_fast.report import format_bench, format_peer
+from resnet_fast.report import format_peer
 from resnet_fast.training import RECIPES
 
 def test_a_peer_is_refused_before_any_work_unless_it_is_known_and_the_device_is_cuda(tmp_path):
