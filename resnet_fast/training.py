@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_training.ipynb 3
 from __future__ import annotations
-import json, math, os, platform, tempfile, time
+import ctypes, ctypes.util, json, math, os, platform, tempfile, time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
@@ -19,15 +19,15 @@ from .data import Augment, Batches, Cifar10, load_cifar10, normalise, pad_reflec
 from .model import MODELS, MAX_WIDTH, make_model
 
 # %% auto 0
-__all__ = ['NEWTON_SCHULZ', 'PRECISIONS', 'DEVICES', 'SPEED_FLAGS', 'TTA_LEVELS', 'CHANCE_LOSS', 'DIVERGED_LOSS', 'RECOVERY_DIR',
-           'COLUMNS', 'TRAIN_SIZE_MAX', 'MAX_EPOCHS', 'RECIPE_FIELDS', 'RECIPES', 'MAX_SEED', 'LR_FACTORS',
-           'TRAIN_SIZES', 'PRESETS', 'piecewise_linear', 'Schedule', 'SGD', 'set_lr', 'orthogonalise', 'MuonSGD',
-           'Muon', 'Lookahead', 'lookahead_update', 'resolve_device', 'resolve_precision', 'autocast', 'synchronize',
-           'cpu_info', 'hardware', 'describe_machine', 'tta_logits', 'selective_tta_logits', 'evaluate', 'has_diverged',
-           'rows_diverged', 'strict', 'to_json', 'write_atomic', 'check_writable', 'save_record', 'combination_name',
-           'repository_results', 'committed_metrics', 'save_metrics', 'format_row', 'format_header', 'TrainLog',
-           'load_checkpoint', 'train', 'time_to_accuracy', 'Record', 'RunResult', 'Recipe', 'with_overrides',
-           'get_recipe', 'check_seed', 'run', 'Preset', 'get_preset']
+__all__ = ['NEWTON_SCHULZ', 'PRECISIONS', 'DEVICES', 'M_TRIM_THRESHOLD', 'M_MMAP_MAX', 'SPEED_FLAGS', 'TTA_LEVELS', 'CHANCE_LOSS',
+           'DIVERGED_LOSS', 'RECOVERY_DIR', 'COLUMNS', 'TRAIN_SIZE_MAX', 'MAX_EPOCHS', 'RECIPE_FIELDS', 'RECIPES',
+           'MAX_SEED', 'LR_FACTORS', 'TRAIN_SIZES', 'PRESETS', 'piecewise_linear', 'Schedule', 'SGD', 'set_lr',
+           'orthogonalise', 'MuonSGD', 'Muon', 'Lookahead', 'lookahead_update', 'resolve_device', 'resolve_precision',
+           'autocast', 'synchronize', 'keep_freed_memory', 'cpu_info', 'hardware', 'describe_machine', 'tta_logits',
+           'selective_tta_logits', 'evaluate', 'has_diverged', 'rows_diverged', 'strict', 'to_json', 'write_atomic',
+           'check_writable', 'save_record', 'combination_name', 'repository_results', 'committed_metrics',
+           'save_metrics', 'format_row', 'format_header', 'TrainLog', 'load_checkpoint', 'train', 'time_to_accuracy',
+           'Record', 'RunResult', 'Recipe', 'with_overrides', 'get_recipe', 'check_seed', 'run', 'Preset', 'get_preset']
 
 # %% ../nbs/02_training.ipynb 6
 def piecewise_linear(knots, # Epochs at which the value is given, increasing
@@ -202,6 +202,17 @@ def synchronize(device:torch.device):
     if device.type == 'cuda': torch.cuda.synchronize(device)
 
 # %% ../nbs/02_training.ipynb 28
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameter numbers (malloc.h)
+
+def keep_freed_memory()->bool:
+    "Ask glibc's malloc to keep freed memory for reuse (no mmap, no trimming); True if it did, False off glibc."
+    try: libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+    except OSError: return False
+    mallopt = getattr(libc, 'mallopt', None)
+    if mallopt is None or platform.libc_ver()[0] != 'glibc': return False
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+
+# %% ../nbs/02_training.ipynb 32
 SPEED_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'amx_bf16', 'amx_tile', 'amx_int8')
 
 def cpu_info()->dict:
@@ -232,7 +243,7 @@ def describe_machine(hw:dict)->str:
     flags = f", {' '.join(hw['cpu_flags'])}" if hw.get('cpu_flags') else ''
     return f"{hw['cpu']}{family}{flags} ({hw['cpu_count']} cores, {hw['torch_threads']} threads)"
 
-# %% ../nbs/02_training.ipynb 31
+# %% ../nbs/02_training.ipynb 35
 TTA_LEVELS = (0, 1, 2)
 
 def tta_logits(net:nn.Module, x:torch.Tensor, level:int=0)->torch.Tensor:
@@ -263,7 +274,7 @@ def evaluate(net:nn.Module, batches:Batches, device:torch.device, precision:str,
         total_loss += F.cross_entropy(logits.float(), y, reduction='sum'); correct += (logits.argmax(1) == y).sum(); n += len(y)
     return total_loss.item() / n, correct.item() / n
 
-# %% ../nbs/02_training.ipynb 35
+# %% ../nbs/02_training.ipynb 39
 CHANCE_LOSS = math.log(10)  # Cross-entropy of a uniform guess over CIFAR-10's ten classes
 DIVERGED_LOSS = 2 * CHANCE_LOSS
 
@@ -275,7 +286,7 @@ def rows_diverged(rows:list)->bool:
     "Whether the per-epoch `rows` of a run record show divergence (for records written before this definition)."
     return any(r.get('train_loss') is None or has_diverged(r['train_loss']) for r in rows)
 
-# %% ../nbs/02_training.ipynb 38
+# %% ../nbs/02_training.ipynb 42
 RECOVERY_DIR = Path('~/.cache/resnet_fast/recovered').expanduser()
 
 def strict(obj):
@@ -339,7 +350,7 @@ def save_metrics(path:str|Path|None, metrics:dict):
     "Save an experiment notebook's metrics as strict JSON, atomically; a no-op when `path` is None."
     if path is not None: write_atomic(path, to_json(metrics))
 
-# %% ../nbs/02_training.ipynb 43
+# %% ../nbs/02_training.ipynb 47
 COLUMNS = ('epoch', 'lr', 'train_time', 'train_loss', 'train_acc', 'test_loss', 'test_acc', 'total_time')
 
 def format_row(row:dict)->str:
@@ -381,6 +392,7 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
           fingerprint:str='{}', # JSON of the run's settings, stored in the checkpoint
          )->TrainLog:
     "Train `net` as `recipe` says; evaluate on `test_batches` after each epoch (or only the last) and return the rows."
+    if device.type == 'cpu': keep_freed_memory()  # reuse freed memory instead of page-faulting fresh pages every step
     batch_size, steps = train_batches.batch_size, len(train_batches)
     total_steps = max(1, math.ceil(steps * recipe.epochs))
     epochs = math.ceil(total_steps / steps)
@@ -449,12 +461,12 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
     bar.close()
     return log
 
-# %% ../nbs/02_training.ipynb 45
+# %% ../nbs/02_training.ipynb 49
 def time_to_accuracy(rows:list, target:float=0.94)->float|None:
     "Cumulative training time at the first epoch whose test accuracy reaches `target`, or `None`."
     return next((r['total_time'] for r in rows if (r.get('test_acc') or 0) >= target), None)
 
-# %% ../nbs/02_training.ipynb 49
+# %% ../nbs/02_training.ipynb 53
 class Record:
     "What every record shares: strict JSON, a save that never replaces a file or loses the record, and loading."
     def to_json(self)->str: return to_json(asdict(self))
@@ -481,7 +493,7 @@ class RunResult(Record):
     started:str
     resumed_from_epoch:int|None = None  # The rows before this epoch were trained by an earlier process
 
-# %% ../nbs/02_training.ipynb 51
+# %% ../nbs/02_training.ipynb 55
 TRAIN_SIZE_MAX = 50_000
 MAX_EPOCHS = 1000
 
@@ -538,7 +550,7 @@ def with_overrides(recipe:Recipe, **overrides)->Recipe:
     if unknown: raise ValueError(f'{unknown[0]!r} is not a recipe field: choose from {list(RECIPE_FIELDS)}.')
     return replace(recipe, **overrides)
 
-# %% ../nbs/02_training.ipynb 53
+# %% ../nbs/02_training.ipynb 57
 RECIPES = {
     'resnet18': Recipe(  # parts 1-2: Ben Johnson's DAWNBench ResNet-18
         name='resnet18',
@@ -592,7 +604,7 @@ def get_recipe(name:str)->Recipe:
     if name not in RECIPES: raise ValueError(f'recipe={name!r} is not allowed: choose one of {sorted(RECIPES)}.')
     return RECIPES[name]
 
-# %% ../nbs/02_training.ipynb 58
+# %% ../nbs/02_training.ipynb 62
 MAX_SEED = 2**32 - 1
 
 def check_seed(seed:int)->int:
@@ -637,7 +649,7 @@ def run(recipe, # A `Recipe` (see `RECIPES`)
                        wall_time, data_load_time, started, log.resumed_from_epoch)
     return (result, net, train_b) if return_model else result
 
-# %% ../nbs/02_training.ipynb 70
+# %% ../nbs/02_training.ipynb 74
 LR_FACTORS = (1/8, 1/4, 1/2, 1, 2, 4, 8, 16)
 TRAIN_SIZES = (6_250, 12_500, 25_000, 50_000)
 
