@@ -135,16 +135,16 @@ def fast_net(width:float=1.0, # Multiplies every channel count of `groups`
              momentum:float=0.6, # Batch-norm running-average decay
              logit_scale:float=1/9, # Multiplies the logits
              num_classes:int=10)->WhitenedNet:
-    "Whitening stem (frozen weights, learnt bias), GELU, the conv groups, 3x3 max-pool, linear, logit scale."
+    "Whitening stem (frozen weights, learnt bias), GELU, the conv groups, global max-pool, linear, logit scale."
     if len(groups) != 3: raise ValueError(f'groups={groups!r} is not allowed: the network has three conv groups '
-                                          f'(31 -> 15 -> 7 -> 3 pixels, then a 3x3 max-pool); got {len(groups)}.')
+                                          f'(31 -> 15 -> 7 -> 3 pixels, then a global max-pool); got {len(groups)}.')
     groups = [(name, scaled(channels, width)) for name, channels in groups]
     c_in = 2 * 3 * whiten_kernel**2
     layers = [('whiten', nn.Conv2d(3, c_in, whiten_kernel, padding=0, bias=True)), ('act', nn.GELU())]
     for name, channels in groups:
         layers.append((name, conv_group(c_in, channels, momentum)))
         c_in = channels
-    layers += [('pool', nn.MaxPool2d(3)), ('flatten', nn.Flatten()),
+    layers += [('pool', nn.AdaptiveMaxPool2d(1)), ('flatten', nn.Flatten()),  # on whole images the final map is 3x3: airbench's 3x3 max-pool
                ('linear', nn.Linear(c_in, num_classes, bias=False)), ('logit_scale', Mul(logit_scale))]
     net = WhitenedNet(OrderedDict(layers))
     net.whiten.weight.requires_grad_(False)
