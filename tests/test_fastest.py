@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest, torch
 import torch.nn.functional as F
 from torch import nn
-from resnet_fast.data import Augment, Batches, normalise
+from resnet_fast.data import MIN_SIZE, Augment, Batches, normalise
 from resnet_fast.model import fast_net, forward_flops
 from resnet_fast.training import RECIPES, Muon, orthogonalise, run, selective_tta_logits, set_lr, tta_logits
 from resnet_fast.bench import training_flops_per_image, training_pflop
@@ -88,6 +88,11 @@ def test_training_windows_are_translated_centre_windows_and_whole_images_later(c
     assert Augment.parse('size=28').size_at(10**6) == 28 and str(Augment.parse('crop=2,size=28:2')) == 'crop=2,size=28:2'
     with pytest.raises(ValueError, match='size=40'): Augment.parse('size=40')
     with pytest.raises(ValueError, match='size=4 '): Augment(size=4)
+
+def test_the_fast_network_takes_every_allowed_window():
+    net = fast_net(0.125).eval()
+    for size in (MIN_SIZE, 24, 28, 32): assert net(torch.zeros(2, 3, size, size)).shape == (2, 10)
+    with pytest.raises(ValueError, match=f'size={MIN_SIZE - 1} is not allowed'): Augment(size=MIN_SIZE - 1)
 
 def test_jitter_shifts_and_scales_each_image_and_leaves_the_other_draws_alone(cifar):
     plain = Batches(cifar.train_images[:512], cifar.train_labels[:512], 128, Augment.parse('crop=2,altflip'), seed=5)
