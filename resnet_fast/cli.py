@@ -8,6 +8,7 @@ import argparse, sys
 from pathlib import Path
 
 from .data import AUGMENT_WORDS, DataError
+from .model import MODELS
 from .training import PRECISIONS, RECIPES, RECIPE_FIELDS, check_writable, get_recipe, run, with_overrides
 from .bench import PEERS, bench
 from .sweep import EXPERIMENTS, SweepBusy, sweep
@@ -20,7 +21,7 @@ __all__ = ['RECIPE_FLAGS', 'add_recipe_args', 'recipe_from', 'add_run_args', 'de
 
 # %% ../nbs/10_cli.ipynb 6
 RECIPE_FLAGS = {  # recipe field: (type, help)
-    'model': (str, 'network, one of resnet9, resnet18, fast_net'),
+    'model': (str, f"network, one of {', '.join(MODELS)}"),
     'width': (float, 'channel-width multiplier, in (0, 16]'),
     'epochs': (float, "epochs, fractions allowed; the recipe's schedule is stretched to fit"),
     'batch_size': (int, "mini-batch size; the schedule is scaled to keep the learning rate per example"),

@@ -5,6 +5,7 @@
 # %% ../nbs/01_model.ipynb 3
 from __future__ import annotations
 from collections import OrderedDict
+from functools import partial
 import torch
 from torch import nn
 
@@ -113,11 +114,11 @@ def identity_conv3x3(c_in:int, c_out:int)->nn.Conv2d:
     nn.init.dirac_(conv.weight.data[:min(c_in, c_out)])
     return conv
 
-def conv_group(c_in:int, c_out:int, momentum:float=0.6)->nn.Sequential:
-    "conv, 2x2 max-pool, batch norm, GELU, conv, batch norm, GELU."
+def conv_group(c_in:int, c_out:int, momentum:float=0.6, activation=nn.GELU)->nn.Sequential:
+    "conv, 2x2 max-pool, batch norm, activation, conv, batch norm, activation."
     return nn.Sequential(OrderedDict(conv1=identity_conv3x3(c_in, c_out), pool=nn.MaxPool2d(2),
-                                     norm1=frozen_weight_batch_norm(c_out, momentum), act1=nn.GELU(),
-                                     conv2=identity_conv3x3(c_out, c_out), norm2=frozen_weight_batch_norm(c_out, momentum), act2=nn.GELU()))
+                                     norm1=frozen_weight_batch_norm(c_out, momentum), act1=activation(),
+                                     conv2=identity_conv3x3(c_out, c_out), norm2=frozen_weight_batch_norm(c_out, momentum), act2=activation()))
 
 class WhitenedNet(Network):
     "A network whose first layer `whiten` is a fixed whitening transform of the data with a bias learnt for the first epochs."
@@ -134,7 +135,9 @@ def fast_net(width:float=1.0, # Multiplies every channel count of `groups`
              whiten_kernel:int=2, # Side of the whitening stem's filters
              momentum:float=0.6, # Batch-norm running-average decay
              logit_scale:float=1/9, # Multiplies the logits
-             num_classes:int=10)->WhitenedNet:
+             num_classes:int=10,
+             activation=nn.GELU, # Activation of the conv groups (the stem keeps GELU)
+            )->WhitenedNet:
     "Whitening stem (frozen weights, learnt bias), GELU, the conv groups, global max-pool, linear, logit scale."
     if len(groups) != 3: raise ValueError(f'groups={groups!r} is not allowed: the network has three conv groups '
                                           f'(31 -> 15 -> 7 -> 3 pixels, then a global max-pool); got {len(groups)}.')
@@ -142,7 +145,7 @@ def fast_net(width:float=1.0, # Multiplies every channel count of `groups`
     c_in = 2 * 3 * whiten_kernel**2
     layers = [('whiten', nn.Conv2d(3, c_in, whiten_kernel, padding=0, bias=True)), ('act', nn.GELU())]
     for name, channels in groups:
-        layers.append((name, conv_group(c_in, channels, momentum)))
+        layers.append((name, conv_group(c_in, channels, momentum, activation)))
         c_in = channels
     layers += [('pool', nn.AdaptiveMaxPool2d(1)), ('flatten', nn.Flatten()),  # on whole images the final map is 3x3: airbench's 3x3 max-pool
                ('linear', nn.Linear(c_in, num_classes, bias=False)), ('logit_scale', Mul(logit_scale))]
@@ -168,7 +171,8 @@ def whitening_filters(images:torch.Tensor, # Normalised images (N, C, H, W)
     return torch.cat([filters, -filters])
 
 # %% ../nbs/01_model.ipynb 26
-MODELS = {'resnet9': resnet9, 'resnet18': resnet18, 'fast_net': fast_net}
+MODELS = {'resnet9': resnet9, 'resnet18': resnet18, 'fast_net': fast_net,
+          'fast_net_silu': partial(fast_net, activation=nn.SiLU)}  # SiLU in the conv groups, as in the hiverge speedrun: a cheaper activation
 MAX_WIDTH = 16.0  # 16x the widest network is over 100 GB of activations per batch: a typo, not a run
 
 def make_model(name:str, width:float=1.0)->Network:
