@@ -233,7 +233,7 @@ def jitter(images:torch.Tensor, shift:torch.Tensor, scale:torch.Tensor)->torch.T
 FLIPS = ('none', 'random', 'alternating')
 _SPEC = {'crop': ('crop_padding', 4, 16), 'cutout': ('cutout_size', 8, 32)}  # spec word: field, default and largest pixels
 _JITTER = {'brightness': 1.0, 'contrast': 0.9}  # spec word and field: largest allowed value
-IMAGE_SIZE, MIN_SIZE = 32, 10  # CIFAR-10's side, and the smallest training window (the fast network's stem and three halvings need 10: 9 -> 4 -> 2 -> 1)
+IMAGE_SIZE, MIN_SIZE = 32, 9  # CIFAR-10's side, and the smallest training window (the fast network's stem and three halvings: 9 -> 8 -> 4 -> 2 -> 1)
 AUGMENT_WORDS = '"none" or a comma-separated list of crop[=pixels], flip, altflip, cutout[=pixels], size=pixels[:epochs], brightness=number, contrast=number'
 
 @dataclass(frozen=True)

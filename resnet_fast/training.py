@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_training.ipynb 3
 from __future__ import annotations
-import ctypes, ctypes.util, json, math, os, platform, tempfile, time
+import ctypes, json, math, os, platform, tempfile, time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
@@ -204,13 +204,17 @@ def synchronize(device:torch.device):
 # %% ../nbs/02_training.ipynb 28
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameter numbers (malloc.h)
 
+_malloc_keeps_freed = False  # whether `keep_freed_memory` has set glibc's options in this process
+
 def keep_freed_memory()->bool:
-    "Ask glibc's malloc to keep freed memory for reuse (no mmap, no trimming); True if it did, False off glibc."
-    try: libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
-    except OSError: return False
-    mallopt = getattr(libc, 'mallopt', None)
-    if mallopt is None or platform.libc_ver()[0] != 'glibc': return False
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    "Ask glibc's malloc to keep freed memory for reuse (no mmap, no trimming), for the rest of the process; True if it did, False off glibc."
+    global _malloc_keeps_freed
+    if _malloc_keeps_freed: return True
+    if platform.libc_ver()[0] != 'glibc': return False
+    try: mallopt = ctypes.CDLL(None).mallopt  # this process's own C library
+    except (OSError, AttributeError): return False
+    _malloc_keeps_freed = bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    return _malloc_keeps_freed
 
 # %% ../nbs/02_training.ipynb 32
 SPEED_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'amx_bf16', 'amx_tile', 'amx_int8')
@@ -234,6 +238,7 @@ def hardware(device:torch.device)->dict:
                 omp_num_threads=os.environ.get('OMP_NUM_THREADS'), torch=torch.__version__, numpy=np.__version__,
                 python=platform.python_version(), platform=platform.platform())
     if device.type == 'cuda': info['gpu'] = torch.cuda.get_device_name(device)
+    else: info['malloc_keeps_freed_memory'] = _malloc_keeps_freed  # see `keep_freed_memory`: runs before it paged memory in afresh every step
     return info
 
 def describe_machine(hw:dict)->str:

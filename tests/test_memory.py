@@ -1,6 +1,10 @@
 "The engine keeps freed memory on the CPU: a step reuses the last step's pages instead of page-faulting fresh ones."
-import json, platform, subprocess, sys
+import json, os, platform, subprocess, sys
 import pytest
+import resnet_fast.training as training
+from resnet_fast.training import RECIPES, keep_freed_memory, run
+
+GLIBC = platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc'
 
 SCRIPT = '''
 import json, resource, torch
@@ -17,15 +21,26 @@ def per_pass(n=3):
 print(json.dumps(dict(before=per_pass(), kept=keep_freed_memory(), after=per_pass())))
 '''
 
-@pytest.mark.skipif(platform.system() != 'Linux' or platform.libc_ver()[0] != 'glibc', reason='mallopt is glibc only')
+@pytest.mark.skipif(not GLIBC, reason='mallopt is glibc only')
 def test_keep_freed_memory_stops_page_faults():
-    # a fresh process, so that no earlier test has set malloc's options yet
-    out = json.loads(subprocess.run([sys.executable, '-c', SCRIPT], capture_output=True, text=True, check=True).stdout)
+    # a fresh process, so that no earlier test has set malloc's options yet; without the environment's own malloc settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('MALLOC_', 'GLIBC_TUNABLES', 'LD_PRELOAD'))}
+    done = subprocess.run([sys.executable, '-c', SCRIPT], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
     pass_pages = 256 * 64 * 32 * 32 * 4 // 4096  # one activation-sized block in 4 KiB pages
     assert out['kept'] is True
     assert out['before'] >= pass_pages, out  # glibc hands each large block back: every pass faults its pages in again
     assert out['after'] < pass_pages / 100, out  # kept: the next pass reuses them
 
-def test_keep_freed_memory_is_harmless_to_repeat():
-    from resnet_fast.training import keep_freed_memory
-    assert keep_freed_memory() == keep_freed_memory()
+def test_keep_freed_memory_says_whether_it_held(monkeypatch):
+    assert keep_freed_memory() is GLIBC and keep_freed_memory() is GLIBC  # asking twice changes nothing
+    monkeypatch.setattr(training, '_malloc_keeps_freed', False)
+    monkeypatch.setattr(training.platform, 'libc_ver', lambda: ('', ''))  # musl, macOS, Windows: nothing to set
+    assert keep_freed_memory() is False
+
+def test_training_on_the_cpu_asks_for_it_and_records_it(cifar, monkeypatch):
+    calls = []
+    monkeypatch.setattr(training, 'keep_freed_memory', lambda: calls.append(1) or True)
+    r = run(RECIPES['fast'], width=0.125, epochs=1, batch_size=256, train_size=512, data=cifar, progress=False, device='cpu')
+    assert calls and 'malloc_keeps_freed_memory' in r.hardware
