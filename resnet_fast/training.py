@@ -5,7 +5,7 @@
 # %% ../nbs/02_training.ipynb 3
 from __future__ import annotations
 import ctypes, json, math, os, platform, tempfile, time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
 
@@ -19,15 +19,16 @@ from .data import Augment, Batches, Cifar10, load_cifar10, normalise, pad_reflec
 from .model import MODELS, MAX_WIDTH, make_model
 
 # %% auto 0
-__all__ = ['NEWTON_SCHULZ', 'PRECISIONS', 'DEVICES', 'M_TRIM_THRESHOLD', 'M_MMAP_MAX', 'SPEED_FLAGS', 'TTA_LEVELS', 'CHANCE_LOSS',
-           'DIVERGED_LOSS', 'RECOVERY_DIR', 'COLUMNS', 'TRAIN_SIZE_MAX', 'MAX_EPOCHS', 'RECIPE_FIELDS', 'RECIPES',
-           'MAX_SEED', 'LR_FACTORS', 'TRAIN_SIZES', 'PRESETS', 'piecewise_linear', 'Schedule', 'SGD', 'set_lr',
-           'orthogonalise', 'MuonSGD', 'Muon', 'Lookahead', 'lookahead_update', 'resolve_device', 'resolve_precision',
-           'autocast', 'synchronize', 'keep_freed_memory', 'cpu_info', 'hardware', 'describe_machine', 'tta_logits',
-           'selective_tta_logits', 'evaluate', 'has_diverged', 'rows_diverged', 'strict', 'to_json', 'write_atomic',
-           'check_writable', 'save_record', 'combination_name', 'repository_results', 'committed_metrics',
-           'save_metrics', 'format_row', 'format_header', 'TrainLog', 'load_checkpoint', 'train', 'time_to_accuracy',
-           'Record', 'RunResult', 'Recipe', 'with_overrides', 'get_recipe', 'check_seed', 'run', 'Preset', 'get_preset']
+__all__ = ['NEWTON_SCHULZ', 'PRECISIONS', 'DEVICES', 'M_TRIM_THRESHOLD', 'M_MMAP_MAX', 'GLIBC_DEFAULTS', 'SPEED_FLAGS',
+           'TTA_LEVELS', 'CHANCE_LOSS', 'DIVERGED_LOSS', 'RECOVERY_DIR', 'COLUMNS', 'TRAIN_SIZE_MAX', 'MAX_EPOCHS',
+           'RECIPE_FIELDS', 'RECIPES', 'MAX_SEED', 'LR_FACTORS', 'TRAIN_SIZES', 'PRESETS', 'piecewise_linear',
+           'Schedule', 'SGD', 'set_lr', 'orthogonalise', 'MuonSGD', 'Muon', 'Lookahead', 'lookahead_update',
+           'resolve_device', 'resolve_precision', 'autocast', 'synchronize', 'glibc', 'freed_memory_kept', 'cpu_info',
+           'hardware', 'describe_machine', 'tta_logits', 'selective_tta_logits', 'evaluate', 'has_diverged',
+           'rows_diverged', 'strict', 'to_json', 'write_atomic', 'check_writable', 'save_record', 'combination_name',
+           'repository_results', 'committed_metrics', 'save_metrics', 'format_row', 'format_header', 'TrainLog',
+           'load_checkpoint', 'train', 'time_to_accuracy', 'Record', 'RunResult', 'Recipe', 'with_overrides',
+           'get_recipe', 'check_seed', 'run', 'Preset', 'get_preset']
 
 # %% ../nbs/02_training.ipynb 6
 def piecewise_linear(knots, # Epochs at which the value is given, increasing
@@ -203,18 +204,25 @@ def synchronize(device:torch.device):
 
 # %% ../nbs/02_training.ipynb 28
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's mallopt parameter numbers (malloc.h)
+GLIBC_DEFAULTS = ((M_MMAP_MAX, 65536), (M_TRIM_THRESHOLD, 128 * 1024))  # glibc's own values, restored afterwards
 
-_malloc_keeps_freed = False  # whether `keep_freed_memory` has set glibc's options in this process
+def glibc()->ctypes.CDLL|None:
+    "This process's C library if it is glibc with `mallopt` and `malloc_trim`, else None."
+    if platform.libc_ver()[0] != 'glibc': return None
+    try: libc = ctypes.CDLL(None)  # the C library this process already runs on
+    except OSError: return None
+    return libc if hasattr(libc, 'mallopt') and hasattr(libc, 'malloc_trim') else None
 
-def keep_freed_memory()->bool:
-    "Ask glibc's malloc to keep freed memory for reuse (no mmap, no trimming), for the rest of the process; True if it did, False off glibc."
-    global _malloc_keeps_freed
-    if _malloc_keeps_freed: return True
-    if platform.libc_ver()[0] != 'glibc': return False
-    try: mallopt = ctypes.CDLL(None).mallopt  # this process's own C library
-    except (OSError, AttributeError): return False
-    _malloc_keeps_freed = bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
-    return _malloc_keeps_freed
+@contextmanager
+def freed_memory_kept(device:torch.device):
+    "Inside, on a CPU with glibc: freed memory is kept for reuse (no mmap, no trimming). After: glibc's defaults, the memory returned. Yields whether it held."
+    libc = glibc() if device.type == 'cpu' else None
+    held = libc is not None and bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    try: yield held
+    finally:
+        if libc is not None:
+            for option, value in GLIBC_DEFAULTS: libc.mallopt(option, value)
+            libc.malloc_trim(0)
 
 # %% ../nbs/02_training.ipynb 32
 SPEED_FLAGS = ('avx2', 'avx512f', 'avx512_bf16', 'avx512_vnni', 'amx_bf16', 'amx_tile', 'amx_int8')
@@ -238,7 +246,6 @@ def hardware(device:torch.device)->dict:
                 omp_num_threads=os.environ.get('OMP_NUM_THREADS'), torch=torch.__version__, numpy=np.__version__,
                 python=platform.python_version(), platform=platform.platform())
     if device.type == 'cuda': info['gpu'] = torch.cuda.get_device_name(device)
-    else: info['malloc_keeps_freed_memory'] = _malloc_keeps_freed  # see `keep_freed_memory`: runs before it paged memory in afresh every step
     return info
 
 def describe_machine(hw:dict)->str:
@@ -397,7 +404,6 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
           fingerprint:str='{}', # JSON of the run's settings, stored in the checkpoint
          )->TrainLog:
     "Train `net` as `recipe` says; evaluate on `test_batches` after each epoch (or only the last) and return the rows."
-    if device.type == 'cpu': keep_freed_memory()  # reuse freed memory instead of page-faulting fresh pages every step
     batch_size, steps = train_batches.batch_size, len(train_batches)
     total_steps = max(1, math.ceil(steps * recipe.epochs))
     epochs = math.ceil(total_steps / steps)
@@ -646,11 +652,13 @@ def run(recipe, # A `Recipe` (see `RECIPES`)
     net.fit_to_data(normalise(data.train_images[idx][:5000].to(dev)))
     settings = recipe.settings() | dict(seed=seed, device=str(dev), precision=precision, data_source=data.source)
     fingerprint = to_json({k: v for k, v in settings.items() if k not in ('device', 'data_source')})
-    log = train(net, recipe, train_b, test_b, dev, precision, progress=progress, checkpoint=checkpoint, fingerprint=fingerprint)
+    with freed_memory_kept(dev) as kept:  # on a CPU: no fresh pages every step, and the memory handed back afterwards
+        log = train(net, recipe, train_b, test_b, dev, precision, progress=progress, checkpoint=checkpoint, fingerprint=fingerprint)
     synchronize(dev); wall_time = time.perf_counter() - t0
     last = log.rows[-1]
     final = {k: last[k] for k in ('train_loss', 'train_acc', 'test_loss', 'test_acc', 'eval_time')} | dict(train_time=last['total_time'], epochs_run=last['epoch'])
-    result = RunResult(settings, hardware(dev), log.rows, log.diverged, log.diverged_at, final, time_to_accuracy(log.rows),
+    machine = hardware(dev) | (dict(malloc_keeps_freed_memory=kept) if dev.type == 'cpu' else {})
+    result = RunResult(settings, machine, log.rows, log.diverged, log.diverged_at, final, time_to_accuracy(log.rows),
                        wall_time, data_load_time, started, log.resumed_from_epoch)
     return (result, net, train_b) if return_model else result
 
