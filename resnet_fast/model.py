@@ -20,8 +20,8 @@ class Network(nn.Sequential):
     "A sequence of named layers, with the two hooks the training loop calls on every network."
     def fit_to_data(self, images:torch.Tensor):
         "Set any layer that is computed from the (normalised) training images rather than learnt; none here."
-    def start_epoch(self, epoch:int):
-        "Called before each training epoch (0-based); nothing to do here."
+    def learn_stem_bias(self, learn:bool):
+        "Called before each training step: whether a fitted stem's bias learns in it; no such stem here."
 
 def conv3x3(c_in:int, c_out:int, stride:int=1)->nn.Conv2d:
     "3x3 convolution with padding 1 and no bias (batch norm supplies it)."
@@ -121,14 +121,12 @@ def conv_group(c_in:int, c_out:int, momentum:float=0.6, activation=nn.GELU)->nn.
                                      conv2=identity_conv3x3(c_out, c_out), norm2=frozen_weight_batch_norm(c_out, momentum), act2=activation()))
 
 class WhitenedNet(Network):
-    "A network whose first layer `whiten` is a fixed whitening transform of the data with a bias learnt for the first epochs."
-    stem_bias_epochs = 3  # Learn the stem's bias for this many epochs, then freeze it
-
+    "A network whose first layer `whiten` is a fixed whitening transform of the data with a bias learnt early in training."
     def fit_to_data(self, images:torch.Tensor):
         "Set the stem's filters to the whitening filters of the first 5,000 `images`."
         self.whiten.weight.data[:] = whitening_filters(images[:5000], self.whiten.kernel_size[0])
 
-    def start_epoch(self, epoch:int): self.whiten.bias.requires_grad_(epoch < self.stem_bias_epochs)
+    def learn_stem_bias(self, learn:bool): self.whiten.bias.requires_grad_(learn)  # frozen, its gradient costs nothing
 
 def fast_net(width:float=1.0, # Multiplies every channel count of `groups`
              groups=FAST_NET, # (name, channels) of each conv group
@@ -170,7 +168,7 @@ def whitening_filters(images:torch.Tensor, # Normalised images (N, C, H, W)
     filters = eigenvectors.T.flip(0).reshape(-1, images.shape[1], size, size) / torch.sqrt(eigenvalues.flip(0) + eps).view(-1, 1, 1, 1)
     return torch.cat([filters, -filters])
 
-# %% ../nbs/01_model.ipynb 26
+# %% ../nbs/01_model.ipynb 23
 MODELS = {'resnet9': resnet9, 'resnet18': resnet18, 'fast_net': fast_net,
           'fast_net_silu': partial(fast_net, activation=nn.SiLU)}  # SiLU in the conv groups, as in the hiverge speedrun: a cheaper activation
 MAX_WIDTH = 16.0  # 16x the widest network is over 100 GB of activations per batch: a typo, not a run
@@ -182,7 +180,7 @@ def make_model(name:str, width:float=1.0)->Network:
         raise ValueError(f'width={width!r} is not allowed: it must be a number in (0, {MAX_WIDTH:g}].')
     return MODELS[name](width=width)
 
-# %% ../nbs/01_model.ipynb 28
+# %% ../nbs/01_model.ipynb 25
 def count_parameters(model:nn.Module)->int:
     "Number of trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -258,11 +258,14 @@ def describe_machine(hw:dict)->str:
 # %% ../nbs/02_training.ipynb 35
 TTA_LEVELS = (0, 1, 2)
 
-def tta_logits(net:nn.Module, x:torch.Tensor, level:int=0)->torch.Tensor:
+def tta_logits(net:nn.Module, x:torch.Tensor, level:int=0,
+               plain:torch.Tensor|None=None, # `net(x)`, when it has been computed already
+              )->torch.Tensor:
     "Logits of `net` for `x` averaged over test-time views: 0 none, 1 mirror, 2 mirror and 1-pixel shifts."
-    def mirrored(x): return 0.5 * net(x) + 0.5 * net(x.flip(-1))
-    if level == 0: return net(x)
-    logits = mirrored(x)
+    if plain is None: plain = net(x)
+    if level == 0: return plain
+    def mirrored(x, plain=None): return 0.5 * (net(x) if plain is None else plain) + 0.5 * net(x.flip(-1))
+    logits = mirrored(x, plain)
     if level == 1: return logits
     padded, size = pad_reflect(x, 1), x.shape[-1]
     shifted = [padded[:, :, i:i + size, i:i + size].contiguous(memory_format=torch.channels_last) for i in (0, 2)]
@@ -271,9 +274,9 @@ def tta_logits(net:nn.Module, x:torch.Tensor, level:int=0)->torch.Tensor:
 def selective_tta_logits(net:nn.Module, x:torch.Tensor, level:int=0, fraction:float=1.0)->torch.Tensor:
     "Logits of `net` for `x`, with the test-time views of `level` for the least confident `fraction` of the images only."
     if fraction >= 1 or level == 0: return tta_logits(net, x, level).float()
-    logits = net(x).float()
+    plain = net(x); logits = plain.float()
     unsure = logits.softmax(1).amax(1).topk(round(fraction * len(x)), largest=False).indices
-    if len(unsure): logits[unsure] = tta_logits(net, x[unsure].contiguous(memory_format=torch.channels_last), level).float()
+    if len(unsure): logits[unsure] = tta_logits(net, x[unsure].contiguous(memory_format=torch.channels_last), level, plain[unsure]).float()
     return logits
 
 @torch.no_grad()
@@ -426,11 +429,12 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
     step = start_epoch * steps
     bar = tqdm(total=total_steps, initial=step, disable=not progress, mininterval=2, unit='step', dynamic_ncols=True)
     for epoch in range(start_epoch, epochs):
-        net.start_epoch(epoch); net.train()
+        net.train()
         loss_sum = torch.zeros((), device=device); correct = torch.zeros((), device=device, dtype=torch.long); seen = 0
         synchronize(device); t0 = time.perf_counter()
         for i in range(min(steps, total_steps - step)):
             x, y = train_batches.batch(epoch, i)
+            net.learn_stem_bias(epoch + i / steps < recipe.stem_bias_epochs)
             set_lr(optimizer, schedule(epoch + i / steps), batch_size)
             with autocast(device, precision): logits = net(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing, reduction='sum')
@@ -532,6 +536,7 @@ class Recipe:
     tta_fraction:float = 1.0  # Share of each test batch, least confident first, that gets the test-time views
     test_every_epoch:bool = True  # Evaluate after every epoch, or only after the last
     train_size:int = TRAIN_SIZE_MAX  # Class-stratified training subset
+    stem_bias_epochs:float = 3.0  # Epochs (fractions allowed) the bias of a stem fitted to the data learns before it freezes; networks without one ignore it
 
     def __post_init__(self):
         if isinstance(self.augment, str): object.__setattr__(self, 'augment', Augment.parse(self.augment))
@@ -543,6 +548,7 @@ class Recipe:
         _number('train_size', self.train_size, 1, TRAIN_SIZE_MAX, whole=True)
         _number('batch_size', self.batch_size, 1, self.train_size, whole=True)
         _number('tta_fraction', self.tta_fraction, 0, 1)
+        _number('stem_bias_epochs', self.stem_bias_epochs, 0, MAX_EPOCHS)
         if self.tta_level not in TTA_LEVELS: raise ValueError(f'tta_level={self.tta_level!r} is not allowed: choose one of {list(TTA_LEVELS)}.')
         for name, kind in [('augment', Augment), ('optimizer', SGD), ('schedule', Schedule)]:
             if not isinstance(getattr(self, name), kind): raise ValueError(f'{name}={getattr(self, name)!r} is not allowed: it must be a {kind.__name__}.')
@@ -593,7 +599,8 @@ RECIPES = {
         label_smoothing=0.2,  # calibrated, less over-confident logits (part 8)
         lookahead=Lookahead(every=5, decay=0.95**5, ramp_power=3),  # finish on an average of the late weights
         tta_level=2,  # mirror and 1-pixel shifts: six views per test image
-        test_every_epoch=False),  # evaluating costs time; the run's figure is its final accuracy
+        test_every_epoch=False,  # evaluating costs time; the run's figure is its final accuracy
+        stem_bias_epochs=3),  # airbench94's: the whitening stem's bias learns for the first 3 epochs, then freezes
     'fastest': Recipe(  # the least arithmetic per run of the four: Muon (after airbench94_muon), progressive resizing, colour jitter, selective TTA
         name='fastest',
         model='fast_net',  # the fast recipe's network

@@ -137,3 +137,30 @@ def test_cli_checks_the_new_flags(capsys):
     from resnet_fast.cli import main
     assert main(['train', '--recipe', 'fastest', '--tta-fraction', '1.5']) == 2 and 'tta_fraction=1.5' in capsys.readouterr().err
     assert main(['train', '--recipe', 'fastest', '--augment', 'size=40']) == 2 and 'size=40' in capsys.readouterr().err
+
+def test_selective_tta_reuses_the_plain_prediction(cifar):
+    "At a quarter, the least confident images get five more forward passes, not six: their plain view is the one already made."
+    torch.manual_seed(0)
+    net = fast_net(0.25).to(memory_format=torch.channels_last)
+    x, _ = _batch(cifar, 200)
+    net.fit_to_data(x); net.eval()
+    seen = []
+    handle = net.register_forward_hook(lambda module, inputs, output: seen.append(len(inputs[0])))
+    try:
+        with torch.no_grad(): selective_tta_logits(net, x, 2, 0.25)
+    finally: handle.remove()
+    assert seen == [200] + [50] * 5
+
+def test_the_stem_bias_learns_for_the_recipes_first_epochs_only(cifar, monkeypatch):
+    "`stem_bias_epochs` is counted in steps: half an epoch of four steps is two steps."
+    from resnet_fast.model import WhitenedNet
+    flags, learn = [], WhitenedNet.learn_stem_bias
+    monkeypatch.setattr(WhitenedNet, 'learn_stem_bias', lambda self, on: (flags.append(on), learn(self, on))[1])
+    kw = dict(width=0.125, batch_size=256, train_size=1024, data=cifar, progress=False, epochs=2, tta_fraction=0.0)
+    run(RECIPES['fastest'], stem_bias_epochs=0.5, **kw)
+    assert flags == [True, True] + [False] * 6
+    flags.clear(); run(RECIPES['fast'], **kw)
+    assert flags == [True] * 8 and RECIPES['fast'].stem_bias_epochs == 3
+    flags.clear(); result, net, _ = run(RECIPES['fastest'], stem_bias_epochs=0, return_model=True, **kw)
+    torch.manual_seed(0); initial = fast_net(0.125).whiten.bias
+    assert flags == [False] * 8 and torch.equal(net.whiten.bias.detach(), initial.detach()) and result.settings['stem_bias_epochs'] == 0
