@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .data import AUGMENT_WORDS, DataError
 from .model import MODELS
-from .training import PRECISIONS, RECIPES, RECIPE_FIELDS, check_writable, get_recipe, run, with_overrides
+from .training import FREEZE_WORDS, PRECISIONS, RECIPES, RECIPE_FIELDS, check_writable, get_recipe, run, with_overrides
 from .bench import PEERS, bench
 from .sweep import EXPERIMENTS, SweepBusy, sweep
 from .training import PRESETS
@@ -31,7 +31,7 @@ RECIPE_FLAGS = {  # recipe field: (type, help)
     'label_smoothing': (float, 'label smoothing of the training loss, in [0, 0.99]'),
     'tta_level': (int, 'test-time augmentation: 0 none, 1 mirror, 2 mirror and 1-px shifts'),
     'tta_fraction': (float, 'share of each test batch, least confident first, that gets the test-time views, in [0, 1]'),
-    'stem_bias_epochs': (float, "epochs, fractions allowed, that a whitening stem's bias learns before it freezes, >= 0"),
+    'freeze': (str, FREEZE_WORDS + ': from that epoch on (fractions allowed) those weights stop learning'),
 }
 assert set(RECIPE_FLAGS) <= set(RECIPE_FIELDS)
 

@@ -17,11 +17,9 @@ __all__ = ['RESNET9', 'RESNET18', 'FAST_NET', 'MODELS', 'MAX_WIDTH', 'Network', 
 
 # %% ../nbs/01_model.ipynb 6
 class Network(nn.Sequential):
-    "A sequence of named layers, with the two hooks the training loop calls on every network."
+    "A sequence of named layers, with the hook the training loop calls on every network."
     def fit_to_data(self, images:torch.Tensor):
         "Set any layer that is computed from the (normalised) training images rather than learnt; none here."
-    def learn_stem_bias(self, learn:bool):
-        "Called before each training step: whether a fitted stem's bias learns in it; no such stem here."
 
 def conv3x3(c_in:int, c_out:int, stride:int=1)->nn.Conv2d:
     "3x3 convolution with padding 1 and no bias (batch norm supplies it)."
@@ -121,12 +119,10 @@ def conv_group(c_in:int, c_out:int, momentum:float=0.6, activation=nn.GELU)->nn.
                                      conv2=identity_conv3x3(c_out, c_out), norm2=frozen_weight_batch_norm(c_out, momentum), act2=activation()))
 
 class WhitenedNet(Network):
-    "A network whose first layer `whiten` is a fixed whitening transform of the data with a bias learnt early in training."
+    "A network whose first layer `whiten` is a fixed whitening transform of the data, with a learnt bias."
     def fit_to_data(self, images:torch.Tensor):
         "Set the stem's filters to the whitening filters of the first 5,000 `images`."
         self.whiten.weight.data[:] = whitening_filters(images[:5000], self.whiten.kernel_size[0])
-
-    def learn_stem_bias(self, learn:bool): self.whiten.bias.requires_grad_(learn)  # frozen, its gradient costs nothing
 
 def fast_net(width:float=1.0, # Multiplies every channel count of `groups`
              groups=FAST_NET, # (name, channels) of each conv group

@@ -21,14 +21,15 @@ from .model import MODELS, MAX_WIDTH, make_model
 # %% auto 0
 __all__ = ['NEWTON_SCHULZ', 'PRECISIONS', 'DEVICES', 'M_TRIM_THRESHOLD', 'M_MMAP_MAX', 'GLIBC_DEFAULTS', 'SPEED_FLAGS',
            'TTA_LEVELS', 'CHANCE_LOSS', 'DIVERGED_LOSS', 'RECOVERY_DIR', 'COLUMNS', 'TRAIN_SIZE_MAX', 'MAX_EPOCHS',
-           'RECIPE_FIELDS', 'RECIPES', 'MAX_SEED', 'LR_FACTORS', 'TRAIN_SIZES', 'PRESETS', 'piecewise_linear',
-           'Schedule', 'SGD', 'set_lr', 'orthogonalise', 'MuonSGD', 'Muon', 'Lookahead', 'lookahead_update',
-           'resolve_device', 'resolve_precision', 'autocast', 'synchronize', 'glibc', 'freed_memory_kept', 'cpu_info',
-           'hardware', 'describe_machine', 'tta_logits', 'selective_tta_logits', 'evaluate', 'has_diverged',
-           'rows_diverged', 'strict', 'to_json', 'write_atomic', 'check_writable', 'save_record', 'combination_name',
-           'repository_results', 'committed_metrics', 'save_metrics', 'format_row', 'format_header', 'TrainLog',
-           'load_checkpoint', 'train', 'time_to_accuracy', 'Record', 'RunResult', 'Recipe', 'with_overrides',
-           'get_recipe', 'check_seed', 'run', 'Preset', 'get_preset']
+           'FREEZE_WORDS', 'RECIPE_FIELDS', 'RECIPES', 'MAX_SEED', 'LR_FACTORS', 'TRAIN_SIZES', 'PRESETS',
+           'piecewise_linear', 'Schedule', 'SGD', 'set_lr', 'orthogonalise', 'MuonSGD', 'Muon', 'Lookahead',
+           'lookahead_update', 'resolve_device', 'resolve_precision', 'autocast', 'synchronize', 'glibc',
+           'freed_memory_kept', 'cpu_info', 'hardware', 'describe_machine', 'tta_logits', 'selective_tta_logits',
+           'evaluate', 'has_diverged', 'rows_diverged', 'strict', 'to_json', 'write_atomic', 'check_writable',
+           'save_record', 'combination_name', 'repository_results', 'committed_metrics', 'save_metrics', 'format_row',
+           'format_header', 'TrainLog', 'load_checkpoint', 'freeze_epochs', 'train', 'time_to_accuracy', 'Record',
+           'RunResult', 'learnt_parameters', 'parse_freeze', 'Recipe', 'with_overrides', 'get_recipe', 'check_seed',
+           'run', 'Preset', 'get_preset']
 
 # %% ../nbs/02_training.ipynb 6
 def piecewise_linear(knots, # Epochs at which the value is given, increasing
@@ -400,6 +401,14 @@ def load_checkpoint(path:Path, fingerprint:str, device:torch.device)->dict:
                          'use another --checkpoint path, or delete it to start afresh.')
     return state
 
+def freeze_epochs(net:nn.Module, freeze:tuple)->list:
+    "`(parameter, epoch)` for each learnt parameter of `net` that `freeze` names: it stops learning at the earliest epoch naming it."
+    until = {}
+    for epoch, prefix in freeze:
+        for name, p in net.named_parameters():
+            if p.requires_grad and (name == prefix or name.startswith(prefix + '.')): until[name] = (p, min(epoch, until.get(name, (p, epoch))[1]))
+    return list(until.values())
+
 def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
           train_batches:Batches, test_batches:Batches, device:torch.device, precision:str,
           progress:bool=True, # One progress bar for the run, and the per-epoch table
@@ -414,6 +423,7 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
     optimizer = recipe.optimizer(net, batch_size)
     scaler = torch.amp.GradScaler('cuda') if precision == 'fp16' else None
     average = {k: v.clone() for k, v in net.state_dict().items()} if recipe.lookahead else None
+    stops = freeze_epochs(net, recipe.freeze)
     log, start_epoch = TrainLog(), 0
     if checkpoint is not None: Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
     if checkpoint is not None and Path(checkpoint).exists():
@@ -434,7 +444,7 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
         synchronize(device); t0 = time.perf_counter()
         for i in range(min(steps, total_steps - step)):
             x, y = train_batches.batch(epoch, i)
-            net.learn_stem_bias(epoch + i / steps < recipe.stem_bias_epochs)
+            for p, until in stops: p.requires_grad_(epoch + i / steps < until)
             set_lr(optimizer, schedule(epoch + i / steps), batch_size)
             with autocast(device, precision): logits = net(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing, reduction='sum')
@@ -518,6 +528,34 @@ def _number(name, v, lo, hi, whole=False, lo_open=False):
         kind = 'a whole number' if whole else 'a number'
         raise ValueError(f"{name}={v!r} is not allowed: it must be {kind} in {'(' if lo_open else '['}{lo:g}, {hi:g}].")
 
+def learnt_parameters(model:str, width:float=1.0)->list:
+    "Names of the learnt parameters of the network `model`, built on the meta device (no memory, no arithmetic)."
+    with torch.device('meta'): net = make_model(model, width)
+    return [name for name, p in net.named_parameters() if p.requires_grad]
+
+FREEZE_WORDS = "'none', or comma-separated epoch:name pairs such as '3:whiten.bias,6:block1' (a name is a parameter's or a layer's)"
+
+def parse_freeze(freeze, # `(epoch, name)` pairs, or a spec such as '3:whiten.bias,6:block1'
+                 names:list, # The network's learnt parameters
+                )->tuple:
+    "`freeze` as a tuple of `(epoch, name)` pairs sorted by epoch, each name a learnt parameter of `names` or a layer holding some."
+    spec = freeze
+    if isinstance(freeze, str):
+        words = [w.strip() for w in freeze.split(',') if w.strip()]
+        pairs = [] if words == ['none'] else [w.partition(':')[::2] for w in words]
+        try: freeze = [(float(e), n.strip()) for e, n in pairs]
+        except ValueError: freeze = None
+        if freeze is None or any(not n for _, n in freeze): raise ValueError(f'freeze={spec!r} is not allowed: use {FREEZE_WORDS}.')
+    try: pairs = [(e, n) for e, n in freeze]
+    except (TypeError, ValueError): raise ValueError(f'freeze={spec!r} is not allowed: use {FREEZE_WORDS}.') from None
+    for epoch, name in pairs:
+        if not (isinstance(epoch, (int, float)) and not isinstance(epoch, bool) and 0 <= epoch <= MAX_EPOCHS):
+            raise ValueError(f'freeze={spec!r} is not allowed: the epoch of {name!r} must be a number in [0, {MAX_EPOCHS}], not {epoch!r}.')
+        if not (isinstance(name, str) and any(n == name or n.startswith(name + '.') for n in names)):
+            raise ValueError(f'freeze={spec!r} is not allowed: {name!r} is not a learnt parameter or layer of this network '
+                             f"(another network needs its own freeze, or 'none'); its learnt parameters: {', '.join(names)}.")
+    return tuple(sorted((float(e), n) for e, n in pairs))
+
 @dataclass(frozen=True)
 class Recipe:
     "Everything that decides what a training run computes, checked once when built."
@@ -536,7 +574,7 @@ class Recipe:
     tta_fraction:float = 1.0  # Share of each test batch, least confident first, that gets the test-time views
     test_every_epoch:bool = True  # Evaluate after every epoch, or only after the last
     train_size:int = TRAIN_SIZE_MAX  # Class-stratified training subset
-    stem_bias_epochs:float = 3.0  # Epochs (fractions allowed) the bias of a stem fitted to the data learns before it freezes; networks without one ignore it
+    freeze:tuple = ()  # (epoch, name) pairs, or a spec '3:whiten.bias,6:block1': from that epoch on (fractions allowed) the parameters so named stop learning
 
     def __post_init__(self):
         if isinstance(self.augment, str): object.__setattr__(self, 'augment', Augment.parse(self.augment))
@@ -548,7 +586,7 @@ class Recipe:
         _number('train_size', self.train_size, 1, TRAIN_SIZE_MAX, whole=True)
         _number('batch_size', self.batch_size, 1, self.train_size, whole=True)
         _number('tta_fraction', self.tta_fraction, 0, 1)
-        _number('stem_bias_epochs', self.stem_bias_epochs, 0, MAX_EPOCHS)
+        object.__setattr__(self, 'freeze', parse_freeze(self.freeze, learnt_parameters(self.model, self.width)))
         if self.tta_level not in TTA_LEVELS: raise ValueError(f'tta_level={self.tta_level!r} is not allowed: choose one of {list(TTA_LEVELS)}.')
         for name, kind in [('augment', Augment), ('optimizer', SGD), ('schedule', Schedule)]:
             if not isinstance(getattr(self, name), kind): raise ValueError(f'{name}={getattr(self, name)!r} is not allowed: it must be a {kind.__name__}.')
@@ -600,7 +638,7 @@ RECIPES = {
         lookahead=Lookahead(every=5, decay=0.95**5, ramp_power=3),  # finish on an average of the late weights
         tta_level=2,  # mirror and 1-pixel shifts: six views per test image
         test_every_epoch=False,  # evaluating costs time; the run's figure is its final accuracy
-        stem_bias_epochs=3),  # airbench94's: the whitening stem's bias learns for the first 3 epochs, then freezes
+        freeze='3:whiten.bias'),  # airbench94's: the whitening stem's bias learns for the first 3 epochs only
     'fastest': Recipe(  # the least arithmetic per run of the four: Muon (after airbench94_muon), progressive resizing, colour jitter, selective TTA
         name='fastest',
         model='fast_net',  # the fast recipe's network
@@ -614,7 +652,8 @@ RECIPES = {
         label_smoothing=0.2,  # as the fast recipe
         tta_level=2,  # six views ...
         tta_fraction=0.25,  # ... for the least confident quarter of the test images only
-        test_every_epoch=False),
+        test_every_epoch=False,
+        freeze='3:whiten.bias'),  # as the fast recipe
 }
 
 def get_recipe(name:str)->Recipe:

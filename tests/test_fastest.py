@@ -151,16 +151,21 @@ def test_selective_tta_reuses_the_plain_prediction(cifar):
     finally: handle.remove()
     assert seen == [200] + [50] * 5
 
-def test_the_stem_bias_learns_for_the_recipes_first_epochs_only(cifar, monkeypatch):
-    "`stem_bias_epochs` is counted in steps: half an epoch of four steps is two steps."
-    from resnet_fast.model import WhitenedNet
-    flags, learn = [], WhitenedNet.learn_stem_bias
-    monkeypatch.setattr(WhitenedNet, 'learn_stem_bias', lambda self, on: (flags.append(on), learn(self, on))[1])
+def test_freeze_stops_the_named_weights_at_their_epoch(cifar, monkeypatch):
+    "A `freeze` epoch is counted in steps (half an epoch of four steps is two steps); a frozen weight stays exactly where it stopped."
+    import resnet_fast.training as training
     kw = dict(width=0.125, batch_size=256, train_size=1024, data=cifar, progress=False, epochs=2, tta_fraction=0.0)
-    run(RECIPES['fastest'], stem_bias_epochs=0.5, **kw)
-    assert flags == [True, True] + [False] * 6
-    flags.clear(); run(RECIPES['fast'], **kw)
-    assert flags == [True] * 8 and RECIPES['fast'].stem_bias_epochs == 3
-    flags.clear(); result, net, _ = run(RECIPES['fastest'], stem_bias_epochs=0, return_model=True, **kw)
-    torch.manual_seed(0); initial = fast_net(0.125).whiten.bias
-    assert flags == [False] * 8 and torch.equal(net.whiten.bias.detach(), initial.detach()) and result.settings['stem_bias_epochs'] == 0
+    learning, real_stops = [], training.freeze_epochs
+    def spy(net, freeze):
+        stops = real_stops(net, freeze)
+        net.register_forward_pre_hook(lambda module, args: learning.append(tuple(p.requires_grad for p, _ in stops)) if module.training else None)
+        return stops
+    monkeypatch.setattr(training, 'freeze_epochs', spy)
+    result, net, _ = run(RECIPES['fastest'], freeze='0.5:whiten.bias,1.25:block1', return_model=True, **kw)
+    assert learning == [(True,) + (True,) * 4] * 2 + [(False,) + (True,) * 4] * 3 + [(False,) + (False,) * 4] * 3  # the stem's bias, then block1's 4 learnt tensors
+    assert json.loads(result.to_json())['settings']['freeze'] == [[0.5, 'whiten.bias'], [1.25, 'block1']] and RECIPES['fast'].freeze == ((3.0, 'whiten.bias'),)
+    learning.clear(); _, net, _ = run(RECIPES['fastest'], freeze='0:whiten.bias,0:block1.conv1', return_model=True, **kw)
+    torch.manual_seed(0); initial = fast_net(0.125)
+    assert learning == [(False, False)] * 8
+    assert torch.equal(net.whiten.bias.detach(), initial.whiten.bias.detach()) and torch.equal(net.block1.conv1.weight.detach(), initial.block1.conv1.weight.detach())
+    assert not torch.equal(net.block1.conv2.weight.detach(), initial.block1.conv2.weight.detach())

@@ -30,8 +30,7 @@ def test_whitening_decorrelates_real_patches(cifar):
     assert (second - torch.diag(second.diagonal())).abs().max() < 1e-2 and second.diagonal()[:6].min() > 0.9
     net = fast_net(0.25); net.fit_to_data(images)
     assert torch.equal(net.whiten.weight, whitening_filters(images[:5000]))
-    net.learn_stem_bias(False); assert not net.whiten.bias.requires_grad
-    net.learn_stem_bias(True); assert net.whiten.bias.requires_grad
+    assert not net.whiten.weight.requires_grad and net.whiten.bias.requires_grad  # fixed filters, a learnt bias
 
 def test_bad_model_and_width():
     with pytest.raises(ValueError, match="model='resnet50'"): make_model('resnet50')

@@ -136,7 +136,8 @@ def test_checkpoint_resume_continues_the_run_and_refuses_other_runs(cifar, tmp_p
     (dict(precision='int8'), "precision='int8'"), (dict(augment='rotate'), "augment='rotate'"), (dict(epochs=0), 'epochs=0'),
     (dict(epochs=1e20), 'epochs=1e\\+20'), (dict(width=-2.0), 'width=-2.0'), (dict(width=1e6), 'width=1000000.0'),
     (dict(seed=2**70), 'seed=1180591620717411303424'), (dict(seed=-1), 'seed=-1'), (dict(tta_level=3), 'tta_level=3'),
-    (dict(stem_bias_epochs=-1.0), 'stem_bias_epochs=-1.0'),
+    (dict(freeze='-1:whiten.bias'), "freeze='-1:whiten.bias'"), (dict(freeze='3:block9'), "'block9' is not a learnt parameter"),
+    (dict(freeze='3'), "freeze='3' is not allowed"), (dict(model='fast_net', freeze='3:layer1'), "'layer1' is not a learnt"),
     (dict(colour='red'), "'colour' is not a recipe field")])
 def test_bad_settings_are_refused_before_work(kwargs, message, monkeypatch):
     import resnet_fast.training as training
