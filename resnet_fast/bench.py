@@ -10,17 +10,18 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .data import Augment, Batches, CIFAR10_MEAN, CIFAR10_STD, CLASSES, Cifar10, load_cifar10
-from .model import forward_flops, make_model
-from .training import (RECIPES, Recipe, Record, check_seed, check_writable, hardware, resolve_device, resolve_precision,
+from .model import forward_flops, layer_flops, make_model
+from .training import (RECIPES, Recipe, Record, check_seed, check_writable, freeze_epochs, hardware, resolve_device, resolve_precision,
                                   run, save_record, synchronize, to_json, with_overrides, write_atomic)
 
 # %% auto 0
-__all__ = ['DTYPES', 'PEERS', 'MAX_SEEDS', 'matmul_peak_flops', 'images_trained', 'images_per_run', 'training_flops',
-           'training_flops_per_image', 'training_pflop', 'time_floor', 'BenchResult', 'seed_record', 'summarise',
-           'check_peer', 'airbench_files', 'airbench94_run', 'peer_settings', 'seeds_folder', 'bench', 'PILDataset',
-           'baseline_throughput', 'pipeline_throughput']
+__all__ = ['DTYPES', 'PEERS', 'MAX_SEEDS', 'matmul_peak_flops', 'images_trained', 'images_per_run', 'step_flops',
+           'training_flops', 'training_flops_per_image', 'training_pflop', 'time_floor', 'BenchResult', 'seed_record',
+           'summarise', 'check_peer', 'airbench_files', 'airbench94_run', 'peer_settings', 'seeds_folder', 'bench',
+           'PILDataset', 'baseline_throughput', 'pipeline_throughput']
 
 # %% ../nbs/07_bench.ipynb 6
 DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16, fp32=torch.float32)
@@ -55,11 +56,28 @@ def images_trained(train_size:int, batch_size:int, epochs:float)->int:
 
 def images_per_run(recipe:Recipe)->int: return images_trained(recipe.train_size, recipe.batch_size, recipe.epochs)
 
+def step_flops(net:nn.Module, size:int=32)->int:
+    "FLOPs to train `net` on one `size`-pixel image as its parameters learn now: the forward pass; each layer's weight gradient if its weight learns; its input's gradient if a layer run before it learns."
+    total, learnt_before = 0, False
+    for module, flops in layer_flops(net, size):
+        weight = getattr(module, 'weight', None)
+        total += flops * (1 + (weight is not None and weight.requires_grad) + learnt_before)
+        learnt_before = learnt_before or any(p.requires_grad for p in module.parameters(recurse=False))
+    return total
+
 def training_flops(recipe:Recipe)->int:
-    "FLOPs of one run of `recipe`: three forward passes' worth per image trained (forward, activation and weight gradients), at each epoch's image size."
-    per_image = {size: 3 * forward_flops(make_model(recipe.model, recipe.width), size) for size in {recipe.augment.size, 32}}
+    "FLOPs of one run of `recipe`, step by step: each step's image size, and which layers learn in it (`Recipe.freeze`)."
+    net = make_model(recipe.model, recipe.width)
+    stops, per_image = freeze_epochs(net, recipe.freeze), {}
     steps, batches = recipe.train_size // recipe.batch_size, images_per_run(recipe) // recipe.batch_size
-    return sum(min(steps, batches - e * steps) * recipe.batch_size * per_image[recipe.augment.size_at(e)] for e in range(-(-batches // steps)))
+    total = 0
+    for b in range(batches):
+        epoch, i = divmod(b, steps)
+        for p, until in stops: p.requires_grad_(epoch + i / steps < until)  # as the training loop sets them
+        key = (recipe.augment.size_at(epoch), tuple(p.requires_grad for p, _ in stops))
+        if key not in per_image: per_image[key] = step_flops(net, key[0])
+        total += recipe.batch_size * per_image[key]
+    return total
 
 def training_flops_per_image(recipe:Recipe)->float:
     "FLOPs to train on one image, averaged over a run of `recipe`."

@@ -13,7 +13,7 @@ from torch import nn
 __all__ = ['RESNET9', 'RESNET18', 'FAST_NET', 'MODELS', 'MAX_WIDTH', 'Network', 'conv3x3', 'conv_bn', 'Residual', 'Mul', 'scaled',
            'resnet9', 'PreActBlock', 'ConcatPool', 'resnet18', 'frozen_weight_batch_norm', 'identity_conv3x3',
            'conv_group', 'WhitenedNet', 'fast_net', 'image_patches', 'whitening_filters', 'make_model',
-           'count_parameters', 'forward_flops']
+           'count_parameters', 'layer_flops', 'forward_flops']
 
 # %% ../nbs/01_model.ipynb 6
 class Network(nn.Sequential):
@@ -181,17 +181,22 @@ def count_parameters(model:nn.Module)->int:
     "Number of trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-def forward_flops(model:nn.Module, image_size:int=32)->int:
-    "FLOPs (2 x multiply-adds) of convolutions and linear layers for one forward pass of one image."
-    total = 0
+def layer_flops(model:nn.Module, image_size:int=32)->list:
+    "`(layer, FLOPs)` of every layer with parameters of its own, in the order they run on one image: 2 x multiply-adds for a convolution or linear layer, 0 for the rest."
+    ran = []
     def hook(module, inputs, output):
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            total += 2 * output[0].numel() * (module.in_channels // module.groups) * module.kernel_size[0] * module.kernel_size[1]
-        elif isinstance(module, nn.Linear): total += 2 * module.in_features * module.out_features
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        flops = (2 * output[0].numel() * (module.in_channels // module.groups) * module.kernel_size[0] * module.kernel_size[1] if isinstance(module, nn.Conv2d)
+                 else 2 * module.in_features * module.out_features if isinstance(module, nn.Linear) else 0)
+        ran.append((module, flops))
+    handles = [m.register_forward_hook(hook) for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
+    training = model.training
     try:
         with torch.no_grad(): model.eval()(torch.zeros(1, 3, image_size, image_size))
     finally:
+        model.train(training)
         for h in handles: h.remove()
-    return total
+    return ran
+
+def forward_flops(model:nn.Module, image_size:int=32)->int:
+    "FLOPs (2 x multiply-adds) of convolutions and linear layers for one forward pass of one image."
+    return sum(flops for _, flops in layer_flops(model, image_size))

@@ -34,8 +34,9 @@ def describe_recipe(settings:dict)->str:
     fraction = settings.get('tta_fraction', 1.0)
     tta = f", TTA level {settings['tta_level']}" + (f' for the least confident {fraction:.0%}' if fraction < 1 else '') if settings.get('tta_level') else ''
     pflop = f", {settings['training_pflop']:.3f} PFLOP" if settings.get('training_pflop') else ''
+    frozen = ', freezing ' + ', '.join(f'{layer} at epoch {epoch:g}' for epoch, layer in settings['freeze']) if settings.get('freeze') else ''
     return (f"{name} recipe ({settings['model']} width {settings['width']:g}{', ' + optimizer['kind'] if optimizer.get('kind') else ''}), "
-            f"{settings['epochs']:g} epochs, batch {settings['batch_size']}{', augment ' + settings['augment'] if settings.get('augment') else ''}{tta}{pflop}, "
+            f"{settings['epochs']:g} epochs, batch {settings['batch_size']}{', augment ' + settings['augment'] if settings.get('augment') else ''}{frozen}{tta}{pflop}, "
             f"{settings['precision']}")
 
 def format_run(r:RunResult, out:str|Path|None=None)->str:

@@ -5,9 +5,9 @@ import pytest, torch
 import torch.nn.functional as F
 from torch import nn
 from resnet_fast.data import IMAGE_SIZE, MIN_SIZE, Augment, Batches, normalise
-from resnet_fast.model import fast_net, forward_flops, make_model
+from resnet_fast.model import fast_net, forward_flops, layer_flops, make_model
 from resnet_fast.training import RECIPES, Muon, orthogonalise, run, selective_tta_logits, set_lr, tta_logits
-from resnet_fast.bench import training_flops_per_image, training_pflop
+from resnet_fast.bench import step_flops, training_flops_per_image, training_pflop
 
 def test_orthogonalise_flattens_the_spectrum_of_wide_and_tall_matrices():
     torch.manual_seed(0)
@@ -111,12 +111,32 @@ def test_jitter_shifts_and_scales_each_image_and_leaves_the_other_draws_alone(ci
     assert not torch.equal(lit.plan(0).shift, lit.plan(1).shift)  # drawn afresh every epoch
     with pytest.raises(ValueError, match='contrast=1.5 is not allowed'): Augment.parse('contrast=1.5')
 
-def test_smaller_windows_cost_fewer_flops():
-    fast = RECIPES['fast']
-    small, early = replace(fast, augment='altflip,size=28'), replace(fast, augment='crop=2,altflip,size=28:3')
-    full, reduced = 3 * forward_flops(fast_net(), 32), 3 * forward_flops(fast_net(), 28)
-    assert training_flops_per_image(fast) == full and training_flops_per_image(small) == reduced < 0.8 * full
+def _conv_flops(net, size):
+    "Forward FLOPs of each convolution and linear layer of `net` on one `size`-pixel image, by layer name."
+    names = {m: n for n, m in net.named_modules()}
+    return {names[m]: f for m, f in layer_flops(net, size) if f}
+
+def test_a_step_pays_for_the_gradients_it_computes():
+    "Weight gradients of learning layers, input gradients where something before learns: three forward passes less what is frozen."
+    net = fast_net(); f = _conv_flops(net, 32)
+    forward = sum(f.values())
+    assert forward == forward_flops(net) and step_flops(net) == 3 * forward - 2 * f['whiten']  # the stem's filters are fixed and nothing runs before it
+    net.whiten.bias.requires_grad_(False)
+    assert step_flops(net) == 3 * forward - 2 * f['whiten'] - f['block1.conv1']  # nothing before block1 learns: no gradient for its input
+    for p in net.block1.parameters(): p.requires_grad_(False)
+    assert step_flops(net) == forward + 2 * sum(v for k, v in f.items() if not k.startswith(('whiten', 'block1'))) - f['block2.conv1']
+
+def test_smaller_windows_and_frozen_layers_cost_fewer_flops():
+    none = replace(RECIPES['fast'], freeze='none')
+    small, early = replace(none, augment='altflip,size=28'), replace(none, augment='crop=2,altflip,size=28:3')
+    net = fast_net(); full, reduced = step_flops(net, 32), step_flops(net, 28)
+    assert training_flops_per_image(none) == full and training_flops_per_image(small) == reduced < 0.8 * full
     assert training_flops_per_image(early) == pytest.approx((3 * reduced + 8 * full) / 11)  # 3 of 11 epochs on windows
+    net.whiten.bias.requires_grad_(False); stem_frozen = step_flops(net, 32)
+    assert training_flops_per_image(RECIPES['fast']) == pytest.approx((3 * full + 8 * stem_frozen) / 11)  # the stem's bias learns for 3 of 11 epochs
+    for p in net.block1.parameters(): p.requires_grad_(False)
+    late = replace(RECIPES['fast'], freeze='3:whiten.bias,9.5:block1')
+    assert training_flops_per_image(late) == pytest.approx((3 * full + 6.5 * stem_frozen + 1.5 * step_flops(net, 32)) / 11)  # steps, not epochs, count
     assert training_pflop(RECIPES['fastest']) < 0.29  # below airbench94_muon's training arithmetic
 
 def test_selective_tta_gives_the_views_to_the_least_confident_images_only(cifar):
