@@ -91,7 +91,7 @@ def time_floor(recipe:Recipe, peak_flops:float)->float:
     "Seconds a run of `recipe` needs at `peak_flops` if nothing but its convolutions and linear layers cost time."
     return training_flops_per_image(recipe) * images_per_run(recipe) / peak_flops
 
-# %% ../nbs/07_bench.ipynb 13
+# %% ../nbs/07_bench.ipynb 15
 @dataclass
 class BenchResult(Record):
     "The per-seed runs of one recipe and their summary, ready to save as strict JSON (saved and loaded like every `Record`)."
@@ -124,7 +124,7 @@ def summarise(runs:list, target:float=0.94)->dict:
                    if all(k in r for r in runs)},  # a peer's runs report their time and accuracy only
                 diverged=sum(bool(r.get('diverged')) for r in runs))
 
-# %% ../nbs/07_bench.ipynb 17
+# %% ../nbs/07_bench.ipynb 19
 PEERS = {'airbench94': 'airbench'}  # a public recipe bench can run beside a recipe: the PyPI package that provides it
 
 def check_peer(peer:str|None, device:torch.device):
@@ -165,7 +165,7 @@ def peer_settings(peer:str, package)->dict:
     "What identifies a peer's runs: its name, its package and version, and the package's own settings."
     return dict(peer=peer, package=PEERS[peer], version=importlib.metadata.version(PEERS[peer]), settings=package.lib_airbench94.hyp)
 
-# %% ../nbs/07_bench.ipynb 20
+# %% ../nbs/07_bench.ipynb 22
 MAX_SEEDS = 1000
 
 def seeds_folder(out:Path)->Path:
@@ -233,7 +233,7 @@ def bench(recipe:Recipe, # A `Recipe` (see `RECIPES`)
             folder.rmdir()
     return result
 
-# %% ../nbs/07_bench.ipynb 26
+# %% ../nbs/07_bench.ipynb 28
 class PILDataset(torch.utils.data.Dataset):
     "CIFAR-10 images as PIL images through torchvision transforms, the way most tutorials load it."
     def __init__(self, images, labels, transform): self.images, self.labels, self.transform = images, labels, transform

@@ -653,7 +653,7 @@ RECIPES = {
         tta_level=2,  # six views ...
         tta_fraction=0.25,  # ... for the least confident quarter of the test images only
         test_every_epoch=False,
-        freeze='3:whiten.bias,6.5:block1'),  # the stem's bias as the fast recipe; the first conv group from epoch 6.5, its rate down to a fifth: the last 1.5 epochs' steps skip its gradients and end the backward pass at block2 (0.8x the time per step)
+        freeze='3:whiten.bias,6.5:block1'),  # the stem's bias as the fast recipe; the first conv group from epoch 6.5, its rate down to a fifth: the last 1.5 epochs' steps skip its gradients and end the backward pass at block2 (chapter 12 prices such a step)
 }
 
 def get_recipe(name:str)->Recipe:
@@ -661,7 +661,7 @@ def get_recipe(name:str)->Recipe:
     if name not in RECIPES: raise ValueError(f'recipe={name!r} is not allowed: choose one of {sorted(RECIPES)}.')
     return RECIPES[name]
 
-# %% ../nbs/02_training.ipynb 62
+# %% ../nbs/02_training.ipynb 64
 MAX_SEED = 2**32 - 1
 
 def check_seed(seed:int)->int:
@@ -708,7 +708,7 @@ def run(recipe, # A `Recipe` (see `RECIPES`)
                        wall_time, data_load_time, started, log.resumed_from_epoch)
     return (result, net, train_b) if return_model else result
 
-# %% ../nbs/02_training.ipynb 74
+# %% ../nbs/02_training.ipynb 76
 LR_FACTORS = (1/8, 1/4, 1/2, 1, 2, 4, 8, 16)
 TRAIN_SIZES = (6_250, 12_500, 25_000, 50_000)
 
