@@ -57,7 +57,7 @@ def images_trained(train_size:int, batch_size:int, epochs:float)->int:
 def images_per_run(recipe:Recipe)->int: return images_trained(recipe.train_size, recipe.batch_size, recipe.epochs)
 
 def step_flops(net:nn.Module, size:int=32)->int:
-    "FLOPs to train `net` on one `size`-pixel image as its parameters learn now: the forward pass; each layer's weight gradient if its weight learns; its input's gradient if a layer run before it learns."
+    "FLOPs to train `net` on one `size`-pixel image as its parameters learn now: the forward pass; each layer's weight gradient if its weight learns; its input's gradient if a layer run before it learns (for a chain of layers, as frozen here, that is upstream of it)."
     total, learnt_before = 0, False
     for module, flops in layer_flops(net, size):
         weight = getattr(module, 'weight', None)

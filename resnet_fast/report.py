@@ -11,8 +11,8 @@ from .training import RunResult, describe_machine
 from .bench import BenchResult
 
 # %% auto 0
-__all__ = ['ARTICLE', 'describe_recipe', 'format_run', 'format_bench', 'format_peer', 'bench_seeds_table', 'load_benches',
-           'read_results_csv']
+__all__ = ['ARTICLE', 'trained_freeze', 'describe_recipe', 'format_run', 'format_bench', 'format_peer', 'bench_seeds_table',
+           'load_benches', 'read_results_csv']
 
 # %% ../nbs/09_report.ipynb 6
 ARTICLE = {  # the series' own figures (one NVIDIA V100, its full protocol) and its peers', each with its source named
@@ -27,6 +27,11 @@ ARTICLE = {  # the series' own figures (one NVIDIA V100, its full protocol) and 
 }
 
 # %% ../nbs/09_report.ipynb 7
+def trained_freeze(settings:dict)->list:
+    "What a run of `settings` froze: its `freeze`, or, for a record made before that field, the whitening stem's bias after `stem_bias_epochs` (else 3) epochs, as every fast network then did."
+    if 'freeze' in settings: return [list(pair) for pair in settings['freeze']]
+    return [[float(settings.get('stem_bias_epochs', 3.0)), 'whiten.bias']] if str(settings.get('model', '')).startswith('fast_net') else []
+
 def describe_recipe(settings:dict)->str:
     "The recipe of a run's or a benchmark's `settings`, in words."
     name = settings.get('recipe') or settings.get('name') or settings['model']
@@ -34,7 +39,8 @@ def describe_recipe(settings:dict)->str:
     fraction = settings.get('tta_fraction', 1.0)
     tta = f", TTA level {settings['tta_level']}" + (f' for the least confident {fraction:.0%}' if fraction < 1 else '') if settings.get('tta_level') else ''
     pflop = f", {settings['training_pflop']:.3f} PFLOP" if settings.get('training_pflop') else ''
-    frozen = ', freezing ' + ', '.join(f'{layer} at epoch {epoch:g}' for epoch, layer in settings['freeze']) if settings.get('freeze') else ''
+    freeze = trained_freeze(settings)
+    frozen = ', freezing ' + ', '.join(f'{layer} at epoch {epoch:g}' for epoch, layer in freeze) if freeze else ''
     return (f"{name} recipe ({settings['model']} width {settings['width']:g}{', ' + optimizer['kind'] if optimizer.get('kind') else ''}), "
             f"{settings['epochs']:g} epochs, batch {settings['batch_size']}{', augment ' + settings['augment'] if settings.get('augment') else ''}{frozen}{tta}{pflop}, "
             f"{settings['precision']}")

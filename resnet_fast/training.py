@@ -553,7 +553,7 @@ def parse_freeze(freeze, # `(epoch, name)` pairs, or a spec such as '3:whiten.bi
             raise ValueError(f'freeze={spec!r} is not allowed: the epoch of {name!r} must be a number in [0, {MAX_EPOCHS}], not {epoch!r}.')
         if not (isinstance(name, str) and any(n == name or n.startswith(name + '.') for n in names)):
             raise ValueError(f'freeze={spec!r} is not allowed: {name!r} is not a learnt parameter or layer of this network '
-                             f"(another network needs its own freeze, or 'none'); its learnt parameters: {', '.join(names)}.")
+                             f"(give it its own freeze, or 'none': --freeze on the command line); its learnt parameters: {', '.join(names)}.")
     return tuple(sorted((float(e), n) for e, n in pairs))
 
 @dataclass(frozen=True)
@@ -586,7 +586,11 @@ class Recipe:
         _number('train_size', self.train_size, 1, TRAIN_SIZE_MAX, whole=True)
         _number('batch_size', self.batch_size, 1, self.train_size, whole=True)
         _number('tta_fraction', self.tta_fraction, 0, 1)
-        object.__setattr__(self, 'freeze', parse_freeze(self.freeze, learnt_parameters(self.model, self.width)))
+        names = learnt_parameters(self.model, self.width)
+        object.__setattr__(self, 'freeze', parse_freeze(self.freeze, names))
+        early = [name for epoch, name in self.freeze if epoch < self.epochs]
+        if all(any(n == name or n.startswith(name + '.') for name in early) for n in names):
+            raise ValueError(f'freeze={self.freeze!r} is not allowed: it stops every learnt parameter before the last of {self.epochs:g} epochs, leaving nothing to train.')
         if self.tta_level not in TTA_LEVELS: raise ValueError(f'tta_level={self.tta_level!r} is not allowed: choose one of {list(TTA_LEVELS)}.')
         for name, kind in [('augment', Augment), ('optimizer', SGD), ('schedule', Schedule)]:
             if not isinstance(getattr(self, name), kind): raise ValueError(f'{name}={getattr(self, name)!r} is not allowed: it must be a {kind.__name__}.')
@@ -600,9 +604,12 @@ class Recipe:
 RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 
 def with_overrides(recipe:Recipe, **overrides)->Recipe:
-    "`recipe` with the named fields replaced (a `ValueError` for a name that is not a field, or a bad value)."
+    "`recipe` with the named fields replaced (a `ValueError` for a name that is not a field, or a bad value); another `model` keeps only the `freeze` pairs that name its own layers, unless `freeze` is given too."
     unknown = sorted(set(overrides) - set(RECIPE_FIELDS))
     if unknown: raise ValueError(f'{unknown[0]!r} is not a recipe field: choose from {list(RECIPE_FIELDS)}.')
+    if 'model' in overrides and 'freeze' not in overrides and overrides['model'] in MODELS:  # an unknown model is refused by the Recipe itself
+        names = learnt_parameters(overrides['model'], overrides.get('width', recipe.width))
+        overrides['freeze'] = tuple((e, name) for e, name in recipe.freeze if any(n == name or n.startswith(name + '.') for n in names))
     return replace(recipe, **overrides)
 
 # %% ../nbs/02_training.ipynb 57

@@ -157,6 +157,7 @@ def test_cli_checks_the_new_flags(capsys):
     from resnet_fast.cli import main
     assert main(['train', '--recipe', 'fastest', '--tta-fraction', '1.5']) == 2 and 'tta_fraction=1.5' in capsys.readouterr().err
     assert main(['train', '--recipe', 'fastest', '--augment', 'size=40']) == 2 and 'size=40' in capsys.readouterr().err
+    assert main(['train', '--recipe', 'fastest', '--freeze', '3:block9']) == 2 and "'block9' is not a learnt parameter" in capsys.readouterr().err
 
 def test_selective_tta_reuses_the_plain_prediction(cifar):
     "At a quarter, the least confident images get five more forward passes, not six: their plain view is the one already made."
@@ -172,7 +173,7 @@ def test_selective_tta_reuses_the_plain_prediction(cifar):
     assert seen == [200] + [50] * 5
 
 def test_freeze_stops_the_named_weights_at_their_epoch(cifar, monkeypatch):
-    "A `freeze` epoch is counted in steps (half an epoch of four steps is two steps); a frozen weight stays exactly where it stopped."
+    "A `freeze` epoch is counted in steps (half an epoch of four steps is two steps); a weight frozen from the start keeps its initial value (this recipe averages no weights)."
     import resnet_fast.training as training
     kw = dict(width=0.125, batch_size=256, train_size=1024, data=cifar, progress=False, epochs=2, tta_fraction=0.0)
     learning, real_stops = [], training.freeze_epochs
@@ -189,3 +190,14 @@ def test_freeze_stops_the_named_weights_at_their_epoch(cifar, monkeypatch):
     assert learning == [(False, False)] * 8
     assert torch.equal(net.whiten.bias.detach(), initial.whiten.bias.detach()) and torch.equal(net.block1.conv1.weight.detach(), initial.block1.conv1.weight.detach())
     assert not torch.equal(net.block1.conv2.weight.detach(), initial.block1.conv2.weight.detach())
+
+def test_freeze_follows_the_model_and_must_leave_something_to_train():
+    from resnet_fast.training import with_overrides
+    from resnet_fast.report import describe_recipe
+    assert with_overrides(RECIPES['fast'], model='resnet9').freeze == () and with_overrides(RECIPES['fast'], model='fast_net_silu').freeze == RECIPES['fast'].freeze
+    with pytest.raises(ValueError, match="'whiten.bias' is not a learnt parameter"): with_overrides(RECIPES['fast'], model='resnet9', freeze='3:whiten.bias')
+    with pytest.raises(ValueError, match='leaving nothing to train'): with_overrides(RECIPES['fastest'], freeze='1:whiten.bias,1:block1,1:block2,7.5:block3,7.9:linear')
+    assert with_overrides(RECIPES['fastest'], freeze='1:whiten.bias,1:block1,1:block2,7.5:block3,8:linear').freeze[-1] == (8.0, 'linear')  # the head learns to the end
+    old = {k: v for k, v in json.loads(json.dumps(RECIPES['fast'].settings() | dict(precision='bf16'))).items() if k != 'freeze'}  # a record made before the field
+    assert 'freezing whiten.bias at epoch 3' in describe_recipe(old) and 'freezing' not in describe_recipe(old | dict(model='resnet9'))
+    assert 'freezing whiten.bias at epoch 3, block1 at epoch 6.5' in describe_recipe(json.loads(json.dumps(RECIPES['fastest'].settings() | dict(precision='bf16'))))
