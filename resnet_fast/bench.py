@@ -14,7 +14,7 @@ from torch import nn
 
 from .data import Augment, Batches, CIFAR10_MEAN, CIFAR10_STD, CLASSES, Cifar10, load_cifar10
 from .model import forward_flops, layer_flops, make_model
-from .training import (RECIPES, Recipe, Record, check_seed, check_writable, freeze_epochs, hardware, resolve_device, resolve_precision,
+from .training import (RECIPES, Recipe, Record, check_seed, check_writable, freeze_at, freeze_epochs, hardware, resolve_device, resolve_precision,
                                   run, save_record, synchronize, to_json, with_overrides, write_atomic)
 
 # %% auto 0
@@ -73,7 +73,7 @@ def training_flops(recipe:Recipe)->int:
     total = 0
     for b in range(batches):
         epoch, i = divmod(b, steps)
-        for p, until in stops: p.requires_grad_(epoch + i / steps < until)  # as the training loop sets them
+        freeze_at(stops, epoch + i / steps)  # as the training loop does
         key = (recipe.augment.size_at(epoch), tuple(p.requires_grad for p, _ in stops))
         if key not in per_image: per_image[key] = step_flops(net, key[0])
         total += recipe.batch_size * per_image[key]

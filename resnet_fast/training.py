@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_training.ipynb 3
 from __future__ import annotations
-import ctypes, json, math, os, platform, tempfile, time
+import ctypes, functools, json, math, os, platform, tempfile, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields, asdict, replace
 from pathlib import Path
@@ -27,9 +27,9 @@ __all__ = ['NEWTON_SCHULZ', 'PRECISIONS', 'DEVICES', 'M_TRIM_THRESHOLD', 'M_MMAP
            'freed_memory_kept', 'cpu_info', 'hardware', 'describe_machine', 'tta_logits', 'selective_tta_logits',
            'evaluate', 'has_diverged', 'rows_diverged', 'strict', 'to_json', 'write_atomic', 'check_writable',
            'save_record', 'combination_name', 'repository_results', 'committed_metrics', 'save_metrics', 'format_row',
-           'format_header', 'TrainLog', 'load_checkpoint', 'freeze_epochs', 'train', 'time_to_accuracy', 'Record',
-           'RunResult', 'learnt_parameters', 'parse_freeze', 'Recipe', 'with_overrides', 'get_recipe', 'check_seed',
-           'run', 'Preset', 'get_preset']
+           'format_header', 'TrainLog', 'load_checkpoint', 'named_by', 'freeze_epochs', 'freeze_at', 'train',
+           'time_to_accuracy', 'Record', 'RunResult', 'learnt_parameters', 'parse_freeze', 'Recipe', 'with_overrides',
+           'get_recipe', 'check_seed', 'run', 'Preset', 'get_preset']
 
 # %% ../nbs/02_training.ipynb 6
 def piecewise_linear(knots, # Epochs at which the value is given, increasing
@@ -401,13 +401,21 @@ def load_checkpoint(path:Path, fingerprint:str, device:torch.device)->dict:
                          'use another --checkpoint path, or delete it to start afresh.')
     return state
 
+def named_by(parameter:str, name:str)->bool:
+    "Whether `name` is the parameter called `parameter` or a layer holding it (`block1` names `block1.conv1.weight`, not `block10.bias`)."
+    return parameter == name or parameter.startswith(name + '.')
+
 def freeze_epochs(net:nn.Module, freeze:tuple)->list:
     "`(parameter, epoch)` for each learnt parameter of `net` that `freeze` names: it stops learning at the earliest epoch naming it."
     until = {}
-    for epoch, prefix in freeze:
-        for name, p in net.named_parameters():
-            if p.requires_grad and (name == prefix or name.startswith(prefix + '.')): until[name] = (p, min(epoch, until.get(name, (p, epoch))[1]))
+    for epoch, name in sorted(freeze):
+        for parameter, p in net.named_parameters():
+            if p.requires_grad and named_by(parameter, name): until.setdefault(parameter, (p, epoch))
     return list(until.values())
+
+def freeze_at(stops:list, epoch:float):
+    "Stop the learning of each parameter of `stops` (from `freeze_epochs`) whose epoch has come by the (fractional) `epoch`."
+    for p, until in stops: p.requires_grad_(epoch < until)
 
 def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
           train_batches:Batches, test_batches:Batches, device:torch.device, precision:str,
@@ -444,7 +452,7 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
         synchronize(device); t0 = time.perf_counter()
         for i in range(min(steps, total_steps - step)):
             x, y = train_batches.batch(epoch, i)
-            for p, until in stops: p.requires_grad_(epoch + i / steps < until)
+            freeze_at(stops, epoch + i / steps)
             set_lr(optimizer, schedule(epoch + i / steps), batch_size)
             with autocast(device, precision): logits = net(x)
             loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing, reduction='sum')
@@ -528,15 +536,16 @@ def _number(name, v, lo, hi, whole=False, lo_open=False):
         kind = 'a whole number' if whole else 'a number'
         raise ValueError(f"{name}={v!r} is not allowed: it must be {kind} in {'(' if lo_open else '['}{lo:g}, {hi:g}].")
 
-def learnt_parameters(model:str, width:float=1.0)->list:
-    "Names of the learnt parameters of the network `model`, built on the meta device (no memory, no arithmetic)."
+@functools.cache
+def learnt_parameters(model:str, width:float=1.0)->tuple:
+    "Names of the learnt parameters of the network `model`, built once per model and width on the meta device (no memory, no arithmetic)."
     with torch.device('meta'): net = make_model(model, width)
-    return [name for name, p in net.named_parameters() if p.requires_grad]
+    return tuple(name for name, p in net.named_parameters() if p.requires_grad)
 
 FREEZE_WORDS = "'none', or comma-separated epoch:name pairs such as '3:whiten.bias,6:block1' (a name is a parameter's or a layer's)"
 
 def parse_freeze(freeze, # `(epoch, name)` pairs, or a spec such as '3:whiten.bias,6:block1'
-                 names:list, # The network's learnt parameters
+                 names:tuple, # The network's learnt parameters (`learnt_parameters`)
                 )->tuple:
     "`freeze` as a tuple of `(epoch, name)` pairs sorted by epoch, each name a learnt parameter of `names` or a layer holding some."
     spec = freeze
@@ -551,7 +560,7 @@ def parse_freeze(freeze, # `(epoch, name)` pairs, or a spec such as '3:whiten.bi
     for epoch, name in pairs:
         if not (isinstance(epoch, (int, float)) and not isinstance(epoch, bool) and 0 <= epoch <= MAX_EPOCHS):
             raise ValueError(f'freeze={spec!r} is not allowed: the epoch of {name!r} must be a number in [0, {MAX_EPOCHS}], not {epoch!r}.')
-        if not (isinstance(name, str) and any(n == name or n.startswith(name + '.') for n in names)):
+        if not (isinstance(name, str) and any(named_by(n, name) for n in names)):
             raise ValueError(f'freeze={spec!r} is not allowed: {name!r} is not a learnt parameter or layer of this network '
                              f"(give it its own freeze, or 'none': --freeze on the command line); its learnt parameters: {', '.join(names)}.")
     return tuple(sorted((float(e), n) for e, n in pairs))
@@ -589,7 +598,7 @@ class Recipe:
         names = learnt_parameters(self.model, self.width)
         object.__setattr__(self, 'freeze', parse_freeze(self.freeze, names))
         early = [name for epoch, name in self.freeze if epoch < self.epochs]
-        if all(any(n == name or n.startswith(name + '.') for name in early) for n in names):
+        if all(any(named_by(n, name) for name in early) for n in names):
             raise ValueError(f'freeze={self.freeze!r} is not allowed: it stops every learnt parameter before the last of {self.epochs:g} epochs, leaving nothing to train.')
         if self.tta_level not in TTA_LEVELS: raise ValueError(f'tta_level={self.tta_level!r} is not allowed: choose one of {list(TTA_LEVELS)}.')
         for name, kind in [('augment', Augment), ('optimizer', SGD), ('schedule', Schedule)]:
@@ -609,7 +618,7 @@ def with_overrides(recipe:Recipe, **overrides)->Recipe:
     if unknown: raise ValueError(f'{unknown[0]!r} is not a recipe field: choose from {list(RECIPE_FIELDS)}.')
     if 'model' in overrides and 'freeze' not in overrides and overrides['model'] in MODELS:  # an unknown model is refused by the Recipe itself
         names = learnt_parameters(overrides['model'], overrides.get('width', recipe.width))
-        overrides['freeze'] = tuple((e, name) for e, name in recipe.freeze if any(n == name or n.startswith(name + '.') for n in names))
+        overrides['freeze'] = tuple((e, name) for e, name in recipe.freeze if any(named_by(n, name) for n in names))
     return replace(recipe, **overrides)
 
 # %% ../nbs/02_training.ipynb 57
