@@ -114,7 +114,7 @@ def bench_command(args)->int:
 def add_sweep_args(p:argparse.ArgumentParser):
     "The flags of `resnet-fast sweep`."
     p.add_argument('experiment', help=f"{', '.join(sorted(EXPERIMENTS))} or all")
-    p.add_argument('--preset', default='cpu', help=f"scale: {'; '.join(f'{k}: {v.purpose}' for k, v in PRESETS.items())} (default: %(default)s)")
+    p.add_argument('--preset', default='fast_sgd', help=f"scale: {'; '.join(f'{k}: {v.purpose}' for k, v in PRESETS.items())} (default: %(default)s)")
     p.add_argument('--workers', type=int, default=1, help='combinations run at once; threads are split between them (default: %(default)s)')
     p.add_argument('--results-dir', type=Path, default=Path('results'), help='results go to RESULTS_DIR/PRESET/EXPERIMENT/ (default: %(default)s)')
     p.add_argument('--data-dir', default=None, help='CIFAR-10 folder passed to every run (default: $RESNET_FAST_DATA, then ~/.cache/resnet_fast/cifar10)')
@@ -123,12 +123,13 @@ def add_sweep_args(p:argparse.ArgumentParser):
     p.add_argument('--backend', choices=['local', 'ray'], default='local', help="'local': papermill processes on this machine; 'ray': one Ray task per combination (pip install 'resnet_fast[ray]') (default: %(default)s)")
     p.add_argument('--address', default=None, help='Ray cluster address, e.g. HEAD_HOST:6379 or auto (default: $RAY_ADDRESS, else a one-machine cluster for this sweep)')
     p.add_argument('--cpus-per-task', type=float, default=1, help='CPUs each Ray task asks for, and its default threads (default: %(default)s)')
+    p.add_argument('--points', default=None, help="only these combinations of the grid, with these seeds, e.g. 'batch_size=128 lr_mult=4,8 seed=1,2' (default: the whole grid)")
     p.add_argument('--max-retries', type=int, default=2, help='further attempts of a run whose process or node died (default: %(default)s)')
 
 def sweep_command(args)->int:
     "Run the sweep (it checks every flag before any run); exit code 1 if any combination failed, 130 if stopped."
     try: counts = sweep(args.experiment, args.preset, args.results_dir, args.workers, args.data_dir, args.device, backend=args.backend,
-                        address=args.address, cpus_per_task=args.cpus_per_task, max_retries=args.max_retries, threads=args.threads)
+                        address=args.address, cpus_per_task=args.cpus_per_task, max_retries=args.max_retries, threads=args.threads, points=args.points)
     except (ValueError, SweepBusy) as e:
         print(f'resnet-fast sweep: error: {e}', file=sys.stderr); return 2
     except KeyboardInterrupt as e:

@@ -11,19 +11,19 @@ from .data import Batches
 from .training import RECIPES, Schedule, autocast
 
 # %% auto 0
-__all__ = ['forgetting_schedule', 'replay_losses']
+__all__ = ['forgetting_schedule', 'replay_losses', 'forgetting_age']
 
 # %% ../nbs/04_forgetting.ipynb 5
-def forgetting_schedule(warmup:int, constant:int)->Schedule:
-    "Linear warm-up from 0 to the ResNet-18 recipe's peak over `warmup` epochs, then constant for `constant` epochs."
-    base = RECIPES['resnet18'].schedule
+def forgetting_schedule(base:Schedule, # The recipe's schedule: its peak, at its batch size, is held
+                        warmup:int, constant:int)->Schedule:
+    "Linear warm-up from 0 to `base`'s peak over `warmup` epochs, then constant for `constant` epochs."
     peak = max(base.values)
     return Schedule((0, warmup, warmup + constant), (0, peak, peak), base.batch_size)
 
 # %% ../nbs/04_forgetting.ipynb 8
 @torch.no_grad()
 def replay_losses(model, batches:Batches, epochs, device, precision:str)->list[dict]:
-    "Mean loss of the frozen `model` on every batch of `epochs`, in the order seen, with how long ago each was seen."
+    "Mean loss of the frozen `model` on every batch of `epochs` (counted from 0), in the order seen, with how long ago each was seen."
     model.eval()
     rows, steps, last = [], len(batches), max(epochs)
     for epoch in sorted(epochs):
@@ -34,3 +34,13 @@ def replay_losses(model, batches:Batches, epochs, device, precision:str)->list[d
             steps_ago = (last - epoch) * steps + (steps - 1 - i)
             rows.append(dict(epoch=epoch + 1, batch=i, steps_ago=steps_ago, epochs_ago=(steps_ago + 1) / steps, loss=loss))
     return rows
+
+# %% ../nbs/04_forgetting.ipynb 10
+def forgetting_age(rows:list, # `replay_losses` rows
+                   level:float, # The loss of batches the model does not remember
+                   bin_epochs:float=0.1, # Width of an age bin, in epochs
+                  )->float|None:
+    "Age (epochs) of the first age bin, newest first, whose mean replayed loss reaches `level`; None if no bin does."
+    bins = {}
+    for r in rows: bins.setdefault(int((r['epochs_ago'] - 1e-9) // bin_epochs), []).append(r['loss'])
+    return next((round((b + 0.5) * bin_epochs, 6) for b in sorted(bins) if sum(bins[b]) / len(bins[b]) >= level), None)

@@ -4,15 +4,21 @@
 
 # %% ../nbs/09_report.ipynb 3
 from __future__ import annotations
-import csv, json
+import csv, json, math
 from pathlib import Path
+
+import numpy as np, pandas as pd
+from scipy import stats
 
 from .training import RunResult, describe_machine
 from .bench import BenchResult
 
 # %% auto 0
-__all__ = ['ARTICLE', 'trained_freeze', 'describe_recipe', 'format_run', 'format_bench', 'format_peer', 'bench_seeds_table',
-           'load_benches', 'read_results_csv']
+__all__ = ['ARTICLE', 'VERDICTS', 'MIN_SEEDS', 'NEAR_CHANCE_ACC', 'RISE_RATIO', 'FAR_ABOVE_RATIO', 'GROUP', 'BOOTSTRAP',
+           'FORGETTING_COLUMNS', 'trained_freeze', 'describe_recipe', 'format_run', 'format_bench', 'format_peer',
+           'bench_seeds_table', 'load_benches', 'read_results_csv', 't_interval', 'welch_interval', 'within', 'all_of',
+           'sweep_frame', 'instability', 'instability_points', 'instability_verdict', 'vertex', 'optimum',
+           'difference_interval', 'batch_claims', 'sweep_claims', 'forgetting_claims', 'part2_verdicts']
 
 # %% ../nbs/09_report.ipynb 6
 ARTICLE = {  # the series' own figures (one NVIDIA V100, its full protocol) and its peers', each with its source named
@@ -92,3 +98,226 @@ def read_results_csv(path:str|Path)->list[dict]:
             except ValueError: pass
         return {'True': True, 'False': False, '': None}.get(v, v)
     with open(path, newline='') as f: return [{k: num(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+# %% ../nbs/09_report.ipynb 15
+VERDICTS = ('reproduced', 'not reproduced', 'undecided')
+MIN_SEEDS = 3  # seeds at a point before a verdict may rest on it
+NEAR_CHANCE_ACC = 0.2  # a run that ends below twice chance accuracy (10%) learnt almost nothing
+RISE_RATIO = 1.1  # after the schedule's peak, an epoch's training loss 10% above the lowest before it
+FAR_ABOVE_RATIO = 1.5  # a final test loss 1.5x the best of its batch size and subset, at a larger factor
+
+def t_interval(values, level:float=0.95)->tuple:
+    "Mean of the finite `values`, the ends of its Student-t `level` interval (nan for fewer than two values), and how many there were."
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], float)
+    if len(v) == 0: return math.nan, math.nan, math.nan, 0
+    if len(v) == 1: return v[0], math.nan, math.nan, 1
+    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return v.mean(), v.mean() - half, v.mean() + half, len(v)
+
+def welch_interval(a, b, level:float=0.95)->tuple:
+    "Mean of `a` minus mean of `b`, and the ends of its Welch `level` interval (nan when either has fewer than two values)."
+    a, b = (np.asarray([x for x in v if x is not None and math.isfinite(x)], float) for v in (a, b))
+    if min(len(a), len(b)) == 0: return math.nan, math.nan, math.nan
+    diff = a.mean() - b.mean()
+    if min(len(a), len(b)) < 2: return diff, math.nan, math.nan
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    if va + vb == 0: return diff, diff, diff
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    half = stats.t.ppf(0.5 + level / 2, df) * math.sqrt(va + vb)
+    return diff, diff - half, diff + half
+
+def within(lo:float, hi:float, low:float=-math.inf, high:float=math.inf)->str:
+    "The verdict of an interval `[lo, hi]` against the claim's range `[low, high]`: inside, reproduced; wholly outside, not reproduced; across an edge or unknown, undecided."
+    if math.isnan(lo) or math.isnan(hi): return 'undecided'
+    if low <= lo and hi <= high: return 'reproduced'
+    if hi < low or lo > high: return 'not reproduced'
+    return 'undecided'
+
+def all_of(*verdicts)->str:
+    "A claim made of parts: reproduced when every part is, not reproduced when any part is not, else undecided."
+    return 'not reproduced' if 'not reproduced' in verdicts else 'reproduced' if all(v == 'reproduced' for v in verdicts) else 'undecided'
+
+# %% ../nbs/09_report.ipynb 18
+GROUP = ['batch_size', 'train_size', 'length']  # one curve of the LR sweep: a batch size, a subset and a run length
+
+def sweep_frame(rows:list)->pd.DataFrame:
+    "An LR sweep's `results.csv` rows (`read_results_csv`) as a frame of its finished runs, with `length` (the `epochs` parameter, 0 for the preset's)."
+    d = pd.DataFrame([r for r in rows if r.get('status', 'ok') == 'ok'])
+    d['length'] = d['epochs'].fillna(0) if 'epochs' in d else 0
+    for column in ('train_loss_rise', 'test_acc', 'test_loss'):
+        if column not in d: d[column] = np.nan
+    d[['train_loss_rise', 'test_acc', 'test_loss']] = d[['train_loss_rise', 'test_acc', 'test_loss']].astype(float)
+    d['diverged'] = d['diverged'].astype(bool)
+    return d
+
+def instability(d:pd.DataFrame)->pd.DataFrame:
+    "`d` (`sweep_frame`) with `unstable` and `why`: diverged, near chance, the training loss rising after the peak, or the final test loss far above the best at a smaller factor."
+    d = d.copy()
+    d['near_chance'] = d.test_acc.fillna(0) < NEAR_CHANCE_ACC
+    d['rose'] = d.train_loss_rise > RISE_RATIO
+    d['far_above'] = False
+    for _, g in d.groupby(GROUP):
+        good = g[~g.diverged & ~g.near_chance]
+        if not len(good): continue
+        means = good.groupby('lr_mult').test_loss.mean()
+        d.loc[g.index, 'far_above'] = (g.lr_mult > means.idxmin()) & (g.test_loss.fillna(np.inf) > FAR_ABOVE_RATIO * means.min())
+    reasons = {'diverged': 'diverged', 'near_chance': 'near chance', 'rose': 'loss rose after the peak', 'far_above': 'far above the best'}
+    d['unstable'] = d[list(reasons)].any(axis=1)
+    d['why'] = d.apply(lambda r: ', '.join(text for c, text in reasons.items() if r[c]), axis=1)
+    return d
+
+# %% ../nbs/09_report.ipynb 21
+def instability_points(d:pd.DataFrame)->pd.DataFrame:
+    "Per curve of `d` (`instability`): the last factor where every seed was stable, the first where at least half were not, the seeds at each, and the bracket's geometric middle."
+    rows = []
+    for key, g in d.groupby(GROUP):
+        share = g.groupby('lr_mult').unstable.agg(['mean', 'count'])
+        bad = share.index[share['mean'] >= 0.5]
+        first = bad.min() if len(bad) else math.inf
+        good = share.index[(share['mean'] == 0) & (share.index < first)]
+        last = good.max() if len(good) else math.nan
+        seeds = lambda f: int(share['count'].get(f, 0))
+        rows.append(dict(zip(GROUP, key), last_stable=last, first_unstable=first, seeds_last=seeds(last), seeds_first=seeds(first) if len(bad) else None,
+                         point=math.sqrt(last * first) if len(bad) else math.inf))
+    return pd.DataFrame(rows)
+
+def instability_verdict(points:pd.DataFrame, # `instability_points` of one batch size and run length
+                        centre:float, # The article's instability factor
+                        same_across:bool=True, # The claim also says the point does not depend on the subset size
+                        min_seeds:int=MIN_SEEDS)->tuple[str, str]:
+    "Each subset's bracket, decided when both its edges have `min_seeds` seeds, against `centre` (its middle within 2x) and, if `same_across`, the other subsets' (first unstable factors within 2x)."
+    decided = points[(points.seeds_last >= min_seeds) & (points.seeds_first.fillna(min_seeds) >= min_seeds)]
+    near = decided.point.between(centre / 2, centre * 2)
+    firsts = decided.first_unstable
+    agree = bool(firsts.max() <= 2 * firsts.min()) if len(decided) else True
+    if len(decided) and (not near.all() or (same_across and not agree)): verdict = 'not reproduced'
+    elif len(decided) == len(points) and len(points): verdict = 'reproduced'
+    else: verdict = 'undecided'
+    def bracket(r): return f"{int(r.train_size):,}: ({r.last_stable:g}, {r.first_unstable:g}] ({r.seeds_last}/{r.seeds_first if r.seeds_first else '-'} seeds)"
+    return verdict, '; '.join(bracket(r) for r in points.itertuples())
+
+# %% ../nbs/09_report.ipynb 24
+BOOTSTRAP = 2000  # resamples of the seeds for an optimum's interval
+
+def vertex(x:np.ndarray, y:np.ndarray)->float:
+    "The minimum of the parabola through three points `(x, y)`, kept within their range (an end point when the parabola opens downwards)."
+    a, b, _ = np.polyfit(x, y, 2)
+    return float(np.clip(-b / (2 * a), x.min(), x.max())) if a > 0 else float(x[np.argmin(y)])
+
+def optimum(g:pd.DataFrame, # One curve of `instability`: runs of one batch size, subset and length
+            rng_seed:int=0)->dict:
+    "The factor with the lowest final test loss, in log2: the vertex of a parabola through the stable points at the best factor and its neighbours, with a bootstrap interval over seeds (nan when a point has one seed)."
+    stable = g[~g.unstable]
+    losses = {x: v.to_numpy() for x, v in stable.groupby(np.log2(stable.lr_mult)).test_loss}
+    if not losses: return dict(log2_opt=math.nan, lo=math.nan, hi=math.nan, best_loss=math.nan, best_losses=np.array([]), seeds=0, samples=np.array([]))
+    xs = np.array(sorted(losses)); best = xs[np.argmin([losses[x].mean() for x in xs])]
+    fit = xs[np.abs(xs - best) <= 1]
+    def fitted(means): return vertex(fit, means) if len(fit) == 3 else float(fit[np.argmin(means)])
+    estimate = fitted(np.array([losses[x].mean() for x in fit]))
+    seeds = min(len(losses[x]) for x in fit)
+    rng = np.random.default_rng(rng_seed)
+    samples = np.array([fitted(np.array([rng.choice(losses[x], len(losses[x])).mean() for x in fit])) for _ in range(BOOTSTRAP)]) if seeds >= 2 else np.array([])
+    lo, hi = np.percentile(samples, [2.5, 97.5]) if len(samples) else (math.nan, math.nan)
+    return dict(log2_opt=estimate, lo=lo, hi=hi, best_loss=losses[best].mean(), best_losses=losses[best], seeds=seeds, samples=samples)
+
+def difference_interval(a:np.ndarray, b:np.ndarray)->tuple:
+    "The 95% interval of `a - b` from two independent bootstrap samples (nan if either is empty)."
+    if not (len(a) and len(b)): return math.nan, math.nan
+    return tuple(np.percentile(a - b[np.random.default_rng(1).permutation(len(b))], [2.5, 97.5]))
+
+# %% ../nbs/09_report.ipynb 27
+def _row(claim, article, rule, verdict, evidence): return dict(claim=claim, article=article, verdict=verdict, rule=rule, evidence=evidence)
+def _ci(m, lo, hi, digits=3, scale=1): return f'{scale * m:.{digits}f} [{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]'
+
+def batch_claims(b:pd.DataFrame)->list:
+    "Claim 1 from the batch-size experiment (`results.csv` rows as a frame): accuracy at the larger batch with the LR +10% against the smaller, and validation noise."
+    small, large = b.batch_size.min(), b.batch_size.max()
+    acc = {k: b[b.batch_size == k].test_acc for k in (small, large)}
+    d, lo, hi = welch_interval(acc[large], acc[small])
+    n = f'{len(acc[small])} and {len(acc[large])} seeds'
+    rows = [_row('1a', f'batch {large} with the LR +10% matches batch {small} (3 of 5 runs reach 94%)',
+                 'the 95% Welch interval of the difference in mean test accuracy lies within +-0.5 points',
+                 within(lo, hi, -0.005, 0.005), f'{large} minus {small}: {_ci(d, lo, hi, 2, 100)} points ({n})')]
+    if 'test_loss_noise' in b:
+        noise = {k: b[b.batch_size == k].test_loss_noise.astype(float) for k in (small, large)}
+        d, lo, hi = welch_interval(noise[large], noise[small])
+        rows.append(_row('1b', f'validation is noisier at batch {large}', "the 95% Welch interval of the difference in each run's epoch-to-epoch test-loss noise lies above 0",
+                         within(lo, hi, 0), f'noise {large} minus {small}: {_ci(d, lo, hi, 4)} nats ({n})'))
+    return rows
+
+def sweep_claims(d:pd.DataFrame)->list:
+    "Claims 2-4 from the LR sweep (`instability` of `sweep_frame`): where each batch size becomes unstable, and where its optimum lies."
+    small, large = d.batch_size.min(), d.batch_size.max()
+    points = instability_points(d)
+    at = lambda b, length=0: points[(points.batch_size == b) & (points.length == length)]
+    rows = [_row('2', f'at batch {small} the losses become unstable at a factor of about 8, whatever the subset size',
+                 f'every subset decided (>= {MIN_SEEDS} seeds at the last stable and first unstable factor), the middle of its bracket within 2x of 8, first unstable factors within 2x of each other',
+                 *instability_verdict(at(small), 8))]
+    curve = lambda b, n, length=0: d[(d.batch_size == b) & (d.train_size == n) & (d.length == length)]
+    sizes = sorted(d[d.length == 0].train_size.unique())
+    opt = {(b, n): optimum(curve(b, n)) for b in (small, large) for n in sizes}
+    full, least = opt[small, sizes[-1]], opt[small, sizes[0]]
+    show = lambda o: f"2^{o['log2_opt']:.2f} [2^{o['lo']:.2f}, 2^{o['hi']:.2f}] ({o['seeds']} seeds)"
+    rows.append(_row('3a', 'the best factor (by test loss) is near 1 on the full set', 'the 95% bootstrap interval of the fitted optimum lies within [1/2, 2]',
+                     within(full['lo'], full['hi'], -1, 1), f'{sizes[-1]:,} images: {show(full)}'))
+    lo, hi = difference_interval(least['samples'], full['samples'])
+    rows.append(_row('3b', 'the best factor is higher for smaller subsets', f'the 95% bootstrap interval of log2(optimum at {sizes[0]:,}) - log2(optimum at {sizes[-1]:,}) lies above 0',
+                     within(lo, hi, 0), f'{sizes[0]:,}: {show(least)}; difference [{lo:.2f}, {hi:.2f}]'))
+    p = at(small).set_index('train_size').point.get(sizes[0], math.nan)
+    gap = (math.log2(p) - least['hi'], math.log2(p) - least['lo']) if math.isfinite(p) else (math.nan, math.nan)
+    rows.append(_row('3c', f'at {sizes[0]:,} images the best factor sits near the instability point', 'log2(instability point) - log2(optimum) within [0, 1] over the optimum\'s interval',
+                     within(*gap, 0, 1), f'instability point {p:.2f}, optimum {show(least)}'))
+    rows.append(_row('4a', f'at batch {large} the instability moves to a factor of about 2', f'every subset decided, the middle of its bracket within 2x of 2',
+                     *instability_verdict(at(large), 2, same_across=False)))
+    for length in sorted(set(d[d.batch_size == large].length) - {0}):
+        for n in sorted(d[(d.batch_size == large) & (d.length == length)].train_size.unique()): opt[large, n, length] = optimum(curve(large, n, length))
+    for key in [k for k in opt if k[0] == large and (len(k) == 3 or k[1] == sizes[-1])]:
+        here, there = opt[key], opt[small, key[1]]
+        lo, hi = difference_interval(here['samples'], there['samples'])
+        d, dlo, dhi = welch_interval(here['best_losses'], there['best_losses'])
+        steps = f'{key[2]:g} epochs (equal steps)' if len(key) == 3 else 'equal epochs'
+        rows.append(_row('4b', f'at batch {large} the best factor and the best loss stay about the same as at {small}', 'optima within 2x (the 95% interval of the log2 difference within [-1, 1]) and best test losses within 10% (Welch interval of the difference)',
+                         all_of(within(lo, hi, -1, 1), within(dlo, dhi, -0.1 * there['best_loss'], 0.1 * there['best_loss'])),
+                         f'{key[1]:,} images, {steps}: log2 difference [{lo:.2f}, {hi:.2f}]; best test loss {here["best_loss"]:.3f} vs {there["best_loss"]:.3f}, difference {_ci(d, dlo, dhi)}'))
+    return rows
+
+FORGETTING_COLUMNS = ['test_loss_last3_half_no_aug', 'test_loss_last3_full_aug', 'forgetting_age_unseen', 'forgetting_age_unseen_censored']
+
+def forgetting_claims(f:pd.DataFrame, half_epoch:float=0.5)->list:
+    "Claims 5 and 6 from the forgetting experiment (`results.csv` rows as a frame): (a) against (b), and how long replayed batches stay remembered."
+    rows, f = [], f.reindex(columns=f.columns.union(FORGETTING_COLUMNS))  # records made before a column existed have it empty
+    for mult, claim in ((4, '5a'), (0.25, '5b')):
+        runs = f[(f.lr_mult == mult) & ~f.diverged.astype(bool)]
+        gap = (runs.test_loss_last3_half_no_aug - runs.test_loss_last3_full_aug).astype(float)
+        m, lo, hi, n = t_interval(gap)
+        level = runs.test_loss_last3_full_aug.astype(float).mean()
+        if mult == 4:
+            rows.append(_row(claim, 'at 4x, (a) half the set without augmentation and (b) the full augmented set reach almost the same test loss',
+                             "the 95% t interval of (a) - (b), each seed's mean test loss over the last 3 epochs, within +-10% of (b)'s",
+                             within(lo, hi, -0.1 * level, 0.1 * level), f'(a) - (b): {_ci(m, lo, hi)} nats; (b) {level:.3f} ({n} seeds)'))
+        else:
+            rows.append(_row(claim, 'at 1/4x, the full augmented set (b) gives the lower test loss', "the 95% t interval of (a) - (b) (last 3 epochs' mean test loss) lies above 0",
+                             within(lo, hi, 0), f'(a) - (b): {_ci(m, lo, hi)} nats ({n} seeds)'))
+        m, lo, hi, n = t_interval(runs.forgetting_age_unseen.astype(float))
+        censored = int(runs.forgetting_age_unseen_censored.fillna(0).sum())
+        note = f'; {censored} replayed model(s) never got back to the level (counted at the replayed length)' if censored else ''
+        if mult == 4:
+            rows.append(_row('6a', 'at 4x, replayed batches are back at the level of unseen ones within about half an epoch: the model forgets within an epoch',
+                             f'the 95% t interval of the forgetting age (epochs; never-seen level, mean of the last 3 models) within [{half_epoch / 2:g}, {2 * half_epoch:g}]',
+                             within(lo, hi, half_epoch / 2, 2 * half_epoch), f'{_ci(m, lo, hi, 2)} epochs ({n} seeds){note}'))
+        else:
+            rows.append(_row('6b', 'at 1/4x, recent batches stay better than unseen ones for many epochs', 'the 95% t interval of the forgetting age lies above 1 epoch',
+                             within(lo, hi, 1), f'{_ci(m, lo, hi, 2)} epochs ({n} seeds){note}'))
+    return rows
+
+def part2_verdicts(root:str|Path)->pd.DataFrame:
+    "Every claim of part 2 that `root` (a preset's results folder) has runs for: the article's words, the verdict, the rule and the evidence."
+    rows, read = [], lambda e: pd.DataFrame([r for r in read_results_csv(Path(root)/e/'results.csv') if r.get('status') == 'ok']) if (Path(root)/e/'results.csv').exists() else None
+    if (b := read('batch_size')) is not None and len(b): rows += batch_claims(b)
+    if (s := read('lr_sweep')) is not None and len(s): rows += sweep_claims(instability(sweep_frame(s.to_dict('records'))))
+    if (f := read('forgetting')) is not None and len(f): rows += forgetting_claims(f)
+    by = {r['claim']: r['verdict'] for r in rows}
+    if {'3b', '4a', '6a'} <= set(by):
+        rows.append(_row('7', 'at batch 128 forgetting limits the learning rate, at 512 curvature does', 'claims 3b, 4a and 6a together',
+                         all_of(by['3b'], by['4a'], by['6a']), f"3b {by['3b']}, 4a {by['4a']}, 6a {by['6a']}"))
+    return pd.DataFrame(rows, columns=['claim', 'article', 'verdict', 'rule', 'evidence'])

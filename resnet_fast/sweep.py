@@ -15,39 +15,41 @@ from .data import DATA_ENV_VAR
 from .training import PRESETS, Preset, combination_name, get_preset, resolve_device, rows_diverged, to_json, write_atomic
 
 # %% auto 0
-__all__ = ['EXPERIMENTS', 'METRICS_KEYS', 'LAUNCH', 'Experiment', 'combination_work', 'get_experiments', 'resolve_data_dir',
-           'is_combination_file', 'read_metrics', 'set_aside', 'run_threads', 'collect', 'SweepBusy', 'FolderLock',
-           'papermill_args', 'run_env', 'start_run', 'end_process_tree', 'commit_run', 'record_failure',
-           'rerun_command', 'Job', 'LocalRuns', 'ray_run', 'RayRuns', 'progress_line', 'sweep']
+__all__ = ['EXPERIMENTS', 'METRICS_KEYS', 'LAUNCH', 'Experiment', 'combination_work', 'get_experiments', 'parse_points',
+           'select_points', 'resolve_data_dir', 'is_combination_file', 'read_metrics', 'set_aside', 'run_threads',
+           'collect', 'SweepBusy', 'FolderLock', 'papermill_args', 'run_env', 'start_run', 'end_process_tree',
+           'commit_run', 'record_failure', 'rerun_command', 'Job', 'LocalRuns', 'ray_run', 'RayRuns', 'progress_line',
+           'sweep', 'code_commit']
 
 # %% ../nbs/06_sweep.ipynb 6
 @dataclass(frozen=True)
 class Experiment:
-    "An experiment of part 2: its notebook and how its grid is built from a preset."
+    "An experiment of part 2: its notebook, how its grid is built from a preset, and the parameters a chosen point may add."
     name:str
     notebook:str
     grid:callable
+    extras:tuple = ()  # Notebook parameters outside the grid that `--points` may set (e.g. the LR sweep's `epochs`)
 
 def _batch_size_grid(p:Preset):
     lr_for = {p.batch_sizes[0]: 1.0, p.batch_sizes[-1]: 1.1}  # the article raises the LR ~10% at the larger batch
     return [dict(batch_size=b, lr_mult=lr_for[b], seed=s) for b in p.batch_sizes for s in range(p.seeds)]
 
-def _forgetting_grid(p:Preset): return [dict(lr_mult=m, seed=0) for m in (4, 0.25)]
+def _forgetting_grid(p:Preset): return [dict(lr_mult=m, seed=s) for m, seeds in p.forgetting_seeds for s in range(seeds)]
 
 def _lr_sweep_grid(p:Preset):
     return [dict(batch_size=b, train_size=n, lr_mult=m, seed=0) for b, n, m in product(p.batch_sizes, p.train_sizes, p.lr_factors)]
 
 EXPERIMENTS = {e.name: e for e in [Experiment('batch_size', '03_batch_size.ipynb', _batch_size_grid),
                                    Experiment('forgetting', '04_forgetting.ipynb', _forgetting_grid),
-                                   Experiment('lr_sweep', '05_lr_sweep.ipynb', _lr_sweep_grid)]}
+                                   Experiment('lr_sweep', '05_lr_sweep.ipynb', _lr_sweep_grid, extras=('epochs',))]}
 
 def combination_work(experiment:str, params:dict, p:Preset)->float:
     "Images one combination pushes through the network, a test-set pass counted as a third of a training pass: the sweep's unit for its time estimate."
     test = 10_000 / 3
     if experiment == 'forgetting':
         epochs = p.forgetting_warmup + p.forgetting_constant
-        return epochs * (p.train_size // 2 + p.train_size + 2 * test) + p.forgetting_replay * p.train_size / 3
-    return p.epochs * (params.get('train_size', p.train_size) + test)
+        return epochs * (p.train_size // 2 + p.train_size + 2 * test) + 3 * (p.forgetting_replay + 1) * p.train_size / 3  # three models replayed
+    return params.get('epochs', p.epochs) * (params.get('train_size', p.train_size) + test)
 
 def get_experiments(name:str)->list[Experiment]:
     "The experiment called `name`, or all three for `'all'`."
@@ -56,12 +58,37 @@ def get_experiments(name:str)->list[Experiment]:
     return [EXPERIMENTS[name]]
 
 # %% ../nbs/06_sweep.ipynb 9
+def parse_points(spec:str)->dict:
+    "`'key=v1,v2 key=v3'` as `{key: (v1, v2), ...}`, the values numbers."
+    points = {}
+    for word in str(spec).replace(';', ' ').split():
+        key, _, values = word.partition('=')
+        try: points[key] = tuple(int(v) if v.lstrip('-').isdigit() else float(v) for v in values.split(','))
+        except ValueError: points[key] = None
+        if not key.isidentifier() or not points[key]:
+            raise ValueError(f"points={spec!r} is not allowed: write space-separated key=v1,v2 words with numeric values, e.g. 'batch_size=128 lr_mult=4,8 seed=1,2'.")
+    return points
+
+def select_points(e:Experiment, grid:list, spec:str)->list:
+    "The combinations of `grid` (experiment `e`'s) that `spec` picks (see `parse_points`), with its seeds and extra parameters."
+    points, keys = parse_points(spec), set(grid[0])
+    for key, values in points.items():
+        if key not in keys | set(e.extras): raise ValueError(f"points: {key!r} is not a parameter of {e.name}: choose from {sorted(keys | set(e.extras))}.")
+        held = sorted({g[key] for g in grid}) if key in keys and key != 'seed' else None
+        if held is not None and not set(values) <= set(held): raise ValueError(f'points: {key}={values} is not in the grid of {e.name}: it holds {held}.')
+    kept = [g for g in grid if all(g[k] in v for k, v in points.items() if k in keys and k != 'seed')]
+    added = [k for k in points if k not in keys]
+    chosen = [dict(g, **dict(zip(added, extra)), seed=s) for g in kept for extra in product(*(points[k] for k in added))
+              for s in points.get('seed', (g['seed'],))]
+    return list({combination_name(c): c for c in chosen}.values())
+
+# %% ../nbs/06_sweep.ipynb 12
 def resolve_data_dir(data_dir:str|Path|None=None)->Path|None:
     "`data_dir`, else `$RESNET_FAST_DATA`, made absolute against the current folder; None when neither is set (each run then uses its default)."
     path = data_dir or os.environ.get(DATA_ENV_VAR)
     return Path(os.path.abspath(Path(path).expanduser())) if path else None
 
-# %% ../nbs/06_sweep.ipynb 12
+# %% ../nbs/06_sweep.ipynb 15
 METRICS_KEYS = ('experiment', 'preset', 'params', 'summary')
 
 def is_combination_file(path:str|Path)->bool:
@@ -83,7 +110,7 @@ def set_aside(path:str|Path)->Path:
     os.replace(path, new)
     return new
 
-# %% ../nbs/06_sweep.ipynb 16
+# %% ../nbs/06_sweep.ipynb 19
 def _flatten(prefix, d, out):
     for k, v in d.items():
         if isinstance(v, dict): _flatten(f'{prefix}{k}.', v, out)
@@ -126,7 +153,7 @@ def collect(directory:str|Path)->Path:
     write_atomic(directory/'results.csv', buf.getvalue())
     return directory/'results.csv'
 
-# %% ../nbs/06_sweep.ipynb 20
+# %% ../nbs/06_sweep.ipynb 23
 class SweepBusy(RuntimeError):
     "Another sweep is writing the results folder; the message says which process holds it."
 
@@ -164,7 +191,7 @@ class FolderLock:
     def __enter__(self): return self.acquire()
     def __exit__(self, *exc): self.release()
 
-# %% ../nbs/06_sweep.ipynb 24
+# %% ../nbs/06_sweep.ipynb 27
 def papermill_args(notebook:str|Path, output:str|Path, parameters:dict, cwd:str|Path|None=None)->list[str]:
     "papermill's command-line arguments executing `notebook` into `output` with `parameters` (None values are left at the notebook's default)."
     args = [str(notebook), str(output), *(['--cwd', str(cwd)] if cwd else []), '--no-progress-bar', '-k', 'python3', '--language', 'python']
@@ -172,7 +199,7 @@ def papermill_args(notebook:str|Path, output:str|Path, parameters:dict, cwd:str|
         if v is not None: args += ['-r', k, v] if isinstance(v, str) else ['-p', k, str(v)]
     return args
 
-# %% ../nbs/06_sweep.ipynb 27
+# %% ../nbs/06_sweep.ipynb 30
 LAUNCH = ("import ctypes, ctypes.util, os, signal, sys\n"
           "try: ctypes.CDLL(ctypes.util.find_library('c'), use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux)\n"
           "except (OSError, AttributeError, TypeError): pass\n"
@@ -236,7 +263,7 @@ def end_process_tree(*procs:subprocess.Popen, grace:float=5.0):
         break
     for p in procs: p.wait()
 
-# %% ../nbs/06_sweep.ipynb 31
+# %% ../nbs/06_sweep.ipynb 34
 def _link_into_place(text:str, path:Path)->bool:
     "Write `text` to `path` atomically unless `path` exists; False (nothing written) when it does."
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
@@ -266,7 +293,7 @@ def record_failure(out_dir:Path, name:str, params:dict, status:str, reason:str, 
     write_atomic(out_dir/f'{name}.failed.json', json.dumps(dict(params=params, status=status, reason=reason, **info), indent=1))
     if notebook: write_atomic(out_dir/f'{name}.failed.ipynb', notebook)
 
-# %% ../nbs/06_sweep.ipynb 34
+# %% ../nbs/06_sweep.ipynb 37
 def rerun_command(metrics_path:str|Path, out:str='rerun.ipynb', metrics_out:str|None=None)->str:
     "The papermill command, run from the repository root, that trains the committed combination in `metrics_path` again with the same threads."
     d = read_metrics(metrics_path)
@@ -274,7 +301,7 @@ def rerun_command(metrics_path:str|Path, out:str='rerun.ipynb', metrics_out:str|
     params = dict(d['params'], preset=d['preset'], threads=run_threads(d), rerun=True, metrics_path=metrics_out)
     return shlex.join(['papermill', *papermill_args(f"nbs/{EXPERIMENTS[d['experiment']].notebook}", out, params)])
 
-# %% ../nbs/06_sweep.ipynb 37
+# %% ../nbs/06_sweep.ipynb 40
 @dataclass(eq=False)
 class Job:
     "One combination to run, and how its attempts went."
@@ -346,7 +373,7 @@ class LocalRuns:
     def describe(self)->str: return f'{self.slots} at a time on this machine, {self.threads} torch thread(s) each'
     def close(self): pass
 
-# %% ../nbs/06_sweep.ipynb 39
+# %% ../nbs/06_sweep.ipynb 42
 def ray_run(notebook_name:str, notebook_text:str, run_params:dict, threads:int, marker:str)->dict:
     "One combination as a Ray task: execute the notebook with papermill in a temporary folder of the worker; return the outcome."
     with tempfile.TemporaryDirectory(prefix='resnet_fast_run_') as d:
@@ -419,7 +446,7 @@ class RayRuns:
     def close(self):
         if self.own: self.ray.shutdown()
 
-# %% ../nbs/06_sweep.ipynb 41
+# %% ../nbs/06_sweep.ipynb 44
 class _Signals:
     "While active (and in the main thread), SIGINT, SIGTERM and SIGHUP only note that the sweep must stop."
     def __init__(self): self.signum, self.old = None, {}
@@ -461,9 +488,9 @@ def _prepare(out_dir:Path, grid:list, log)->tuple[list, int]:
         todo.append(params)
     return todo, complete
 
-# %% ../nbs/06_sweep.ipynb 42
+# %% ../nbs/06_sweep.ipynb 45
 def sweep(experiment:str, # 'batch_size', 'forgetting', 'lr_sweep' or 'all'
-          preset:str='cpu', # 'paper', 'cpu' or 'smoke'
+          preset:str='fast_sgd', # A preset of `PRESETS`
           results_dir:str|Path='results', # Results go to results_dir/<preset>/<experiment>/
           workers:int=1, # Combinations run at once (local backend)
           data_dir:str|Path|None=None, # CIFAR-10 directory passed to each notebook (default: $RESNET_FAST_DATA), made absolute here
@@ -475,9 +502,11 @@ def sweep(experiment:str, # 'batch_size', 'forgetting', 'lr_sweep' or 'all'
           cpus_per_task:float=1, # CPUs a Ray task asks for (and its default threads)
           max_retries:int=2, # Further attempts of a run whose process or node died
           threads:int|None=None, # Torch threads per run (default: cores // workers locally, cpus_per_task on Ray); recorded
+          points:str|None=None, # Only these combinations, with these seeds (see `select_points`), e.g. 'batch_size=128 lr_mult=4,8 seed=1,2'
          )->dict:
-    "Run every combination of `experiment`'s grid under `preset` that is not complete yet; return counts."
+    "Run every combination of `experiment`'s grid under `preset` (or the `points` of it) that is not complete yet; return counts."
     experiments, p = get_experiments(experiment), get_preset(preset)
+    grids = {e.name: select_points(e, e.grid(p), points) if points else e.grid(p) for e in experiments}
     if backend not in ('local', 'ray'): raise ValueError(f"backend={backend!r} is not allowed: use 'local' or 'ray'.")
     _check_number('workers', workers, 1)
     if backend == 'ray' and workers != 1: raise ValueError(f'workers={workers} is for the local backend: on Ray, cpus_per_task and the cluster decide.')
@@ -499,16 +528,25 @@ def sweep(experiment:str, # 'batch_size', 'forgetting', 'lr_sweep' or 'all'
         for e in experiments:
             dirs[e.name].mkdir(parents=True, exist_ok=True)
             locks.append(FolderLock(dirs[e.name]).acquire())
-        return _sweep_locked(experiments, p, dirs, nbs_dir, dict(preset=p.name, device=device, data_dir=str(data) if data else None,
+        return _sweep_locked(experiments, p, dirs, grids, nbs_dir, dict(preset=p.name, device=device, data_dir=str(data) if data else None,
                                                                    threads=threads, rerun=True),
                              backend, address, workers, cpus_per_task, max_retries, threads, device, log)
     finally:
         for lock in locks: lock.release()
 
-def _sweep_locked(experiments, p, dirs, nbs_dir, common, backend, address, workers, cpus_per_task, max_retries, threads, device, log)->dict:
-    counts, jobs = dict(done=0, skipped=0, failed=0), []
+def code_commit(folder:Path)->str|None:
+    "The git commit of the checkout holding `folder` (the notebooks a sweep runs), marked '+changes' when its files differ from it; None outside git."
+    def git(*args):
+        out = subprocess.run(['git', '-C', str(folder), *args], capture_output=True, text=True, timeout=30)
+        return out.stdout.strip() if out.returncode == 0 else None
+    try: head, changes = git('rev-parse', 'HEAD'), git('status', '--porcelain', '--untracked-files=no')
+    except (OSError, subprocess.SubprocessError): return None
+    return None if head is None else head + ('+changes' if changes else '')
+
+def _sweep_locked(experiments, p, dirs, grids, nbs_dir, common, backend, address, workers, cpus_per_task, max_retries, threads, device, log)->dict:
+    counts, jobs, commit = dict(done=0, skipped=0, failed=0), [], code_commit(nbs_dir)
     for e in experiments:
-        todo, complete = _prepare(dirs[e.name], e.grid(p), log)
+        todo, complete = _prepare(dirs[e.name], grids[e.name], log)
         counts['skipped'] += complete
         jobs += [Job(e.name, dirs[e.name], combination_name(g), g, dict(g, **common), nbs_dir/e.notebook, combination_work(e.name, g, p)) for g in todo]
     for d in dirs.values(): collect(d)
@@ -528,7 +566,7 @@ def _sweep_locked(experiments, p, dirs, nbs_dir, common, backend, address, worke
     def handle(job, out):
         nonlocal finished, work_done, work_left
         label, status = f'{job.experiment}/{job.name}', out['status']
-        info = dict(threads=threads, attempts=job.attempts, backend=runs.name, host=out.get('host'), **({'node': out['node']} if out.get('node') else {}))
+        info = dict(threads=threads, attempts=job.attempts, backend=runs.name, host=out.get('host'), commit=commit, **({'node': out['node']} if out.get('node') else {}))
         if status == 'lost' and stopping: return interrupted(job)
         if status == 'lost' and job.attempts <= max_retries:
             why = (out.get('reason') or 'lost').strip().splitlines()[0]

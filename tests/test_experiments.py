@@ -15,7 +15,7 @@ def one_thread(monkeypatch):
     monkeypatch.setenv('OMP_NUM_THREADS', '1')  # many small kernels: one thread each is fastest on 2 cores
 
 def test_forgetting_schedule():
-    s = forgetting_schedule(5, 25).at(30, 128, 0.25)  # the ResNet-18 recipe's peak at batch 128 is 0.1
+    s = forgetting_schedule(PRESETS['paper'].recipe().schedule, 5, 25).at(30, 128, 0.25)  # the ResNet-18 recipe's peak at batch 128 is 0.1
     assert s(5) == pytest.approx(0.025) and s(30) == pytest.approx(0.025) and s(0) == 0
 
 def test_bad_parameter_in_papermill_fails_fast(tmp_path):
@@ -31,8 +31,13 @@ def test_forgetting_notebook_with_the_issue_command(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     m = json.loads(metrics.read_text())
     assert m['params']['lr_mult'] == 0.25 and not m['summary']['diverged']
-    assert len(m['replay']) == PRESETS['smoke'].forgetting_replay * (PRESETS['smoke'].train_size // 128)
+    p = PRESETS['smoke']; epochs = p.forgetting_warmup + p.forgetting_constant
+    models = range(max(1, epochs - 2), epochs + 1)  # the last three epochs' models, each replaying the epochs before it
+    assert [r['model_epoch'] for r in m['replay_models']] == list(models)
+    assert len(m['replay']) == sum(min(p.forgetting_replay, e) for e in models) * (p.train_size // 128)
     assert all(r['loss'] > 0 for r in m['replay'])
+    ages = [r['age_unseen'] for r in m['replay_models']]
+    assert m['summary']['forgetting_age_unseen'] == pytest.approx(sum(p.forgetting_replay if a is None else a for a in ages) / len(ages))
 
 def test_write_atomic_leaves_no_partial_file(tmp_path):
     write_atomic(tmp_path / 'a.json', '{"x": 1}')
