@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine with Python 3.11 and make:
-#   make run    install into .venv and run the main job (the fast recipe)
+#   make run    install into .venv and run the main job: the fastest recipe, resumable (Ctrl-C, then make run again)
 #   make test   install into .venv (with the dev tools), find chromium + chromedriver for the docs tests (as root
 #               with apt-get, install them; otherwise those tests skip and print the command to run), then run
 #               every test: the unit tests, every notebook top to bottom as JupyterLab's Run All (in a scratch
@@ -19,10 +19,15 @@ $(STAMP): settings.ini setup.py pyproject.toml
 .PHONY: install run test export docs browser
 install: $(STAMP)
 
-# The main job: the fast recipe, once (minutes on a laptop CPU). Its record goes to runs/, never over an earlier one.
+# The main job: the fastest recipe, once. Its record goes to runs/fastest_N.json, never over an earlier one; a checkpoint
+# runs/fastest_N.ckpt is saved after every epoch, so an interrupted run (Ctrl-C) resumes where it stopped at the next
+# `make run`, and is removed once the record is written.
 # The part-4 ResNet-9 (hours on a CPU): .venv/bin/resnet-fast train --recipe resnet9 --checkpoint runs/resnet9.ckpt
 run: $(STAMP)
-	$(VENV)/bin/resnet-fast train --recipe fast --out runs/fast_$$(date +%Y%m%d-%H%M%S).json
+	@mkdir -p runs; n=1; while [ -e runs/fastest_$$n.json ]; do n=$$((n + 1)); done; \
+	if [ -e runs/fastest_$$n.ckpt ]; then echo "make run: resuming the interrupted run runs/fastest_$$n.ckpt"; fi; \
+	$(VENV)/bin/resnet-fast train --recipe fastest --checkpoint runs/fastest_$$n.ckpt --out runs/fastest_$$n.json \
+	&& rm -f runs/fastest_$$n.ckpt
 
 test: $(STAMP) browser
 	$(VENV)/bin/python -m pytest -q tests

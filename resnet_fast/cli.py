@@ -150,11 +150,14 @@ def parser()->argparse.ArgumentParser:
     add_sweep_args(sub.add_parser('sweep', help="run an experiment's grid with papermill",
                                   description='Run every combination of an experiment of part 2 as one papermill execution of its notebook; '
                                               'complete combinations are skipped, so an interrupted sweep resumes.'))
+    p.commands = sub.choices  # each subcommand's own parser, for its own usage on errors
     return p
 
 def main(argv=None)->int:
     "Entry point of the `resnet-fast` command."
-    args = parser().parse_args(argv)
+    p = parser()
+    args, unknown = p.parse_known_args(argv)
+    if unknown: p.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")  # the subcommand's usage, not the top level's
     try: return {'train': train_command, 'sweep': sweep_command, 'bench': bench_command}[args.command](args)
     except DataError as e:
         print(f'resnet-fast: data error: {e}', file=sys.stderr); return 2

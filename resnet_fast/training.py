@@ -27,9 +27,10 @@ __all__ = ['NEWTON_SCHULZ', 'PRECISIONS', 'DEVICES', 'M_TRIM_THRESHOLD', 'M_MMAP
            'freed_memory_kept', 'cpu_info', 'hardware', 'describe_machine', 'tta_logits', 'selective_tta_logits',
            'evaluate', 'has_diverged', 'rows_diverged', 'loss_rise', 'strict', 'to_json', 'write_atomic',
            'check_writable', 'save_record', 'combination_name', 'repository_results', 'committed_metrics',
-           'save_metrics', 'format_row', 'format_header', 'TrainLog', 'load_checkpoint', 'named_by', 'freeze_epochs',
-           'freeze_at', 'train', 'time_to_accuracy', 'Record', 'RunResult', 'learnt_parameters', 'parse_freeze',
-           'Recipe', 'with_overrides', 'get_recipe', 'check_seed', 'match_norm_momentum', 'run', 'Preset', 'get_preset']
+           'committed_or_run', 'save_metrics', 'format_row', 'format_header', 'TrainLog', 'load_checkpoint', 'named_by',
+           'freeze_epochs', 'freeze_at', 'train', 'time_to_accuracy', 'Record', 'RunResult', 'learnt_parameters',
+           'parse_freeze', 'Recipe', 'with_overrides', 'get_recipe', 'check_seed', 'match_norm_momentum', 'run',
+           'Preset', 'get_preset']
 
 # %% ../nbs/02_training.ipynb 6
 def piecewise_linear(knots, # Epochs at which the value is given, increasing
@@ -372,6 +373,16 @@ def committed_metrics(results_dir:str|Path|None, preset:str, experiment:str, par
     "Where a sweep keeps the metrics of `experiment`'s combination `params` at `preset` (`results_dir` None: the repository's)."
     return Path(results_dir or repository_results())/preset/experiment/f'{combination_name(params)}.json'
 
+def committed_or_run(committed:Path, # Where the preset's committed metrics of these parameters are (`committed_metrics`)
+                     rerun:bool, # Train even if they exist
+                     train, # Called with no argument to train and return the metrics
+                    )->tuple[dict, bool]:
+    "The metrics committed at `committed`, unless `rerun` or there are none: then `train()`'s. Returns them, and whether they were trained now."
+    if committed.exists() and not rerun:
+        print(f'showing the committed result {committed.name} of the {committed.parent.parent.name} preset (set rerun = True to train)')
+        return json.loads(committed.read_text()), False
+    return train(), True
+
 def save_metrics(path:str|Path|None, metrics:dict):
     "Save an experiment notebook's metrics as strict JSON, atomically; a no-op when `path` is None."
     if path is not None: write_atomic(path, to_json(metrics))
@@ -432,7 +443,7 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
           progress:bool=True, # One progress bar for the run, and the per-epoch table
           checkpoint:str|Path|None=None, # Save state here after every epoch and resume from it if it exists
           fingerprint:str='{}', # JSON of the run's settings, stored in the checkpoint
-          on_epoch=None, # Called as `on_epoch(epoch, net)` after each epoch's row, epochs counted from 1 (e.g. to keep chosen epochs' models)
+          on_epoch=None, # Called as `on_epoch(epoch, net)` after each epoch's row and checkpoint, epochs counted from 1 (e.g. to keep chosen epochs' models)
          )->TrainLog:
     "Train `net` as `recipe` says; evaluate on `test_batches` after each epoch (or only the last) and return the rows."
     batch_size, steps = train_batches.batch_size, len(train_batches)
@@ -491,7 +502,6 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
             row['test_loss'], row['test_acc'] = evaluate(net, test_batches, device, precision, recipe.tta_level, recipe.tta_fraction)
             synchronize(device); row['eval_time'] = time.perf_counter() - t_eval
         log.rows.append(row)
-        if on_epoch is not None: on_epoch(epoch + 1, net)
         if progress:
             bar.write(format_row(row))
             bar.set_postfix_str(f"epoch {epoch + 1}/{epochs} loss {train_loss:.3f} train acc {row['train_acc']:.3f}"
@@ -503,6 +513,7 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
             state = dict(model=net.state_dict(), optimizer=optimizer.state_dict(), rows=log.rows, epoch=epoch + 1,
                          fingerprint=fingerprint, average=average)
             tmp = Path(f'{checkpoint}.tmp'); torch.save(state, tmp); os.replace(tmp, checkpoint)
+        if on_epoch is not None: on_epoch(epoch + 1, net)
     bar.close()
     return log
 

@@ -82,3 +82,8 @@ def test_bench_writes_statistics_resumes_and_refuses_to_overwrite(tmp_path, caps
     assert all(r['wall_time'] >= r['train_time'] + r['eval_time'] for r in b['runs'])
     assert b['peak_flops'] > 0 and 'median wall time' in capsys.readouterr().out
     assert main(args) == 2 and 'already exists' in capsys.readouterr().err
+
+def test_a_wrong_flag_shows_the_subcommand_usage(capsys):
+    with pytest.raises(SystemExit) as e: main(['sweep', 'lr_sweep', '--bogus', '1'])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and 'usage: resnet-fast sweep' in err and '--bogus' in err

@@ -44,11 +44,11 @@ def test_write_atomic_leaves_no_partial_file(tmp_path):
     assert json.loads((tmp_path / 'a.json').read_text()) == {'x': 1} and [p.name for p in tmp_path.iterdir()] == ['a.json']
 
 def test_the_card_command_from_a_fresh_clone_shows_the_committed_run(tmp_path):
-    "`papermill nbs/04_forgetting.ipynb out.ipynb -p lr_mult 4`, from the repository root, finds the committed cpu run and trains nothing."
+    "`papermill nbs/04_forgetting.ipynb out.ipynb -p lr_mult 4`, from the repository root, finds the committed run of the default preset and trains nothing."
     out, metrics = tmp_path / 'out.ipynb', tmp_path / 'm.json'
     res = subprocess.run(PAPERMILL + ['nbs/04_forgetting.ipynb', str(out), '-p', 'lr_mult', '4', '-r', 'metrics_path', str(metrics)],
                          cwd=REPO, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-3000:]
-    committed = json.loads((REPO / 'results' / 'cpu' / 'forgetting' / 'lr_mult=4_seed=0.json').read_text())
+    committed = json.loads((REPO / 'results' / 'fast_sgd' / 'forgetting' / 'lr_mult=4_seed=0.json').read_text())
     shown = json.loads(metrics.read_text())
     assert shown['summary'] == pytest.approx(committed['summary']) and 'showing the committed result' in out.read_text()

@@ -6,7 +6,7 @@ once, no process of the sweep left running and a `results.csv` that matches the 
 import csv, json, os, signal, shutil, subprocess, sys, time
 from pathlib import Path
 import pytest
-from resnet_fast.sweep import (EXPERIMENTS, FolderLock, SweepBusy, collect, combination_work, get_experiments, is_combination_file,
+from resnet_fast.sweep import (EXPERIMENTS, FolderLock, SweepBusy, collect, combination_work, get_experiments, is_combination_file, select_points,
                                read_metrics, rerun_command, sweep)
 from resnet_fast.training import PRESETS, combination_name
 
@@ -87,6 +87,17 @@ def test_grids_and_names():
     assert combination_name(dict(seed=0, lr_mult=0.125, batch_size=128)) == 'batch_size=128_lr_mult=0.125_seed=0'
     assert len(get_experiments('all')) == 3 and len(LR_NAMES) == 4
 
+def test_points_choose_combinations_and_seeds_of_a_grid():
+    "A campaign's later stages: chosen points of the fast_sgd grids, with more seeds, and the LR sweep's equal-steps runs."
+    p = PRESETS['fast_sgd']
+    lr = get_experiments('lr_sweep')[0]
+    more = select_points(lr, lr.grid(p), 'batch_size=128 train_size=6250,50000 lr_mult=4,8 seed=1,2')
+    assert len(more) == 2 * 2 * 2 and {d['seed'] for d in more} == {1, 2} and {d['batch_size'] for d in more} == {128}
+    steps = select_points(lr, lr.grid(p), 'batch_size=512 train_size=6250 epochs=20')
+    assert len(steps) == len(p.lr_factors) and all(d['epochs'] == 20 and d['seed'] == 0 for d in steps)
+    assert [(d['lr_mult'], d['seed']) for d in get_experiments('forgetting')[0].grid(p)] == [(4, 0), (4, 1), (4, 2), (0.25, 0), (0.25, 1)]
+    assert len(get_experiments('batch_size')[0].grid(p)) == 2 * p.seeds
+
 def test_time_estimate_weighs_combinations_by_their_images():
     cpu = PRESETS['cpu']
     small, full = (combination_work('lr_sweep', dict(train_size=n, batch_size=128, lr_mult=1), cpu) for n in (6_250, 50_000))
@@ -98,7 +109,8 @@ def test_time_estimate_weighs_combinations_by_their_images():
     (dict(experiment='mnist'), "experiment='mnist'"), (dict(preset='huge'), "preset='huge'"), (dict(workers=0), 'workers=0'),
     (dict(device='tpu'), "device='tpu'"), (dict(backend='spark'), "backend='spark'"), (dict(threads=0), 'threads=0'),
     (dict(max_retries=-1), 'max_retries=-1'), (dict(backend='ray', cpus_per_task=0), 'cpus_per_task=0'),
-    (dict(address='ray://head:10001'), 'needs backend'), (dict(backend='ray', workers=2), 'workers=2')])
+    (dict(address='ray://head:10001'), 'needs backend'), (dict(backend='ray', workers=2), 'workers=2'),
+    (dict(points='lr_mult=3'), 'it holds'), (dict(points='width=2'), "'width' is not a parameter"), (dict(points='seed'), 'key=v1,v2')])
 def test_bad_arguments_fail_before_any_work(kwargs, message, tmp_path):
     with pytest.raises(ValueError, match=message): sweep(**dict(dict(experiment='all', preset='smoke', results_dir=tmp_path), **kwargs))
     assert not list(tmp_path.iterdir())

@@ -156,3 +156,15 @@ def test_progress_table_of_a_recipe_that_tests_only_at_the_end(cifar, capsys):
     assert r.rows[0]['test_acc'] is None and r.rows[1]['test_acc'] is not None
     lines = [l for l in (out.out + out.err).replace('\r', '\n').splitlines() if l.strip().startswith(('1 ', '2 '))]
     assert any(l.split()[-3:-1] == ['-', '-'] for l in lines), lines
+
+def test_the_main_job_resumes_to_the_same_result(cifar, tmp_path):
+    "`make run`'s recipe (Muon, windows, freezing, selective test-time views) stopped after an epoch resumes from its checkpoint to the same numbers."
+    kw = dict(width=0.125, epochs=2, train_size=1024, batch_size=256, data=cifar, seed=1, progress=False, freeze='1:whiten.bias,1.5:block1')
+    full = run(RECIPES['fastest'], **kw)
+    def stop_after_the_first_epoch(epoch, net):
+        if epoch == 1: raise KeyboardInterrupt
+    ckpt = tmp_path / 'fastest.ckpt'
+    with pytest.raises(KeyboardInterrupt): run(RECIPES['fastest'], checkpoint=ckpt, on_epoch=stop_after_the_first_epoch, **kw)
+    resumed = run(RECIPES['fastest'], checkpoint=ckpt, **kw)
+    numbers = lambda r: {k: r.final[k] for k in ('train_loss', 'train_acc', 'test_loss', 'test_acc')}
+    assert resumed.resumed_from_epoch == 1 and numbers(resumed) == numbers(full)

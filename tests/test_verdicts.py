@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resnet_fast.report import (all_of, batch_claims, forgetting_claims, instability, instability_points, instability_verdict, optimum,
+from resnet_fast.claims import (all_of, batch_claims, forgetting_claims, instability, instability_points, instability_verdict, optimum,
                                 part2_verdicts, read_results_csv, sweep_claims, sweep_frame, t_interval, welch_interval, within)
 
 ROOT = Path(__file__).resolve().parents[1]
