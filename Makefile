@@ -47,7 +47,7 @@ browser:
 	fi
 
 export: $(STAMP)
-	$(VENV)/bin/nbdev_export && $(VENV)/bin/python tools/make_readme.py
+	$(VENV)/bin/nbdev_export && $(VENV)/bin/nbdev_clean && $(VENV)/bin/python tools/kernel_metadata.py && $(VENV)/bin/python tools/make_readme.py
 
 docs: $(STAMP)
 	$(VENV)/bin/python tools/build_docs.py --out docs/_build/html
