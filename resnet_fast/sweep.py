@@ -518,7 +518,7 @@ def sweep(experiment:str, # 'batch_size', 'forgetting', 'lr_sweep' or 'all'
         if not (nbs_dir/e.notebook).exists(): raise FileNotFoundError(f'{nbs_dir/e.notebook} not found: pass nbs_dir= the folder holding the experiment notebooks.')
     check_folder(results_dir, 'results_dir')
     data = resolve_data_dir(data_dir)
-    if data is not None: check_data_dir(data)
+    if data is not None and backend == 'local': check_data_dir(data)  # on Ray it names a folder of the workers, not necessarily of this machine
     if threads is None: threads = max(1, (os.cpu_count() or 1) // workers) if backend == 'local' else max(1, int(cpus_per_task))
     log = (lambda *a: print(*a, flush=True)) if progress else (lambda *a: None)
     dirs = {e.name: Path(os.path.abspath(results_dir))/p.name/e.name for e in experiments}
