@@ -14,14 +14,14 @@ from torch import nn
 
 from .data import Augment, Batches, CIFAR10_MEAN, CIFAR10_STD, CLASSES, Cifar10, load_cifar10
 from .model import forward_flops, layer_flops, make_model
-from .training import (RECIPES, Recipe, Record, check_seed, check_writable, freeze_at, freeze_epochs, hardware, resolve_device, resolve_precision,
+from .training import (RECIPES, Recipe, Record, check_seed, check_writable, freeze_at, freeze_epochs, hardware, hold, resolve_device, resolve_precision,
                                   run, save_record, synchronize, to_json, with_overrides, write_atomic)
 
 # %% auto 0
-__all__ = ['DTYPES', 'PEERS', 'MAX_SEEDS', 'matmul_peak_flops', 'images_trained', 'images_per_run', 'step_flops',
+__all__ = ['DTYPES', 'PEERS', 'MAX_SEEDS', 'matmul_peak_flops', 'images_trained', 'images_per_run', 'images_run', 'step_flops',
            'training_flops', 'training_flops_per_image', 'training_pflop', 'time_floor', 'BenchResult', 'seed_record',
-           'summarise', 'check_peer', 'airbench_files', 'airbench94_run', 'peer_settings', 'seeds_folder', 'bench',
-           'PILDataset', 'baseline_throughput', 'pipeline_throughput']
+           'summarise', 'check_peer', 'airbench_files', 'airbench94_run', 'peer_settings', 'seeds_folder', 'read_seed',
+           'bench', 'PILDataset', 'baseline_throughput', 'pipeline_throughput']
 
 # %% ../nbs/07_bench.ipynb 6
 DTYPES = dict(bf16=torch.bfloat16, fp16=torch.float16, fp32=torch.float32)
@@ -55,6 +55,14 @@ def images_trained(train_size:int, batch_size:int, epochs:float)->int:
     return max(1, -(-round(steps * epochs * 1e6) // 1_000_000)) * batch_size
 
 def images_per_run(recipe:Recipe)->int: return images_trained(recipe.train_size, recipe.batch_size, recipe.epochs)
+
+def images_run(result)->int:
+    "Images a finished run (a `RunResult`) trained on: all of its run, or, if it diverged, up to and including the step where it blew up."
+    s = result.settings
+    if not result.diverged: return images_trained(s['train_size'], s['batch_size'], s['epochs'])
+    steps, at = s['train_size'] // s['batch_size'], result.diverged_at
+    if at < result.final['epochs_run']: return (round(at * steps) + 1) * s['batch_size']  # within an epoch: its steps until the one whose loss was not finite
+    return images_trained(s['train_size'], s['batch_size'], min(at, s['epochs']))
 
 def step_flops(net:nn.Module, size:int=32)->int:
     "FLOPs to train `net` on one `size`-pixel image as its parameters learn now: the forward pass; each layer's weight gradient if its weight learns; its input's gradient if a layer run before it learns (for a chain of layers, as frozen here, that is upstream of it)."
@@ -107,7 +115,7 @@ def seed_record(result, flops_per_image:int)->dict:
     "One seed of a benchmark from its `RunResult`: accuracy, the run's time and its throughput."
     progress_evals = sum(r['eval_time'] or 0 for r in result.rows[:-1])  # made only for the progress table
     s = result.settings
-    images = images_trained(s['train_size'], s['batch_size'], result.final['epochs_run'] if result.diverged else s['epochs'])
+    images = images_run(result)
     train_time = result.final['train_time']
     return dict(seed=result.settings['seed'], test_acc=result.final['test_acc'], test_loss=result.final['test_loss'],
                 train_time=train_time, eval_time=result.final['eval_time'], wall_time=result.wall_time - progress_evals,
@@ -172,6 +180,17 @@ def seeds_folder(out:Path)->Path:
     "Where `bench` keeps each finished seed of the benchmark written to `out`, until the benchmark is complete."
     return out.parent/f'.{out.name}.seeds'
 
+def read_seed(path:Path, key:str, seed:int)->dict:
+    "The run of `seed` kept in the seed file `path` by a benchmark with settings `key`; a `ValueError` naming the file if it is not that."
+    try: kept = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f'{path} cannot be read as a finished seed ({type(e).__name__}: {str(e)[:200]}); delete it to train that seed again.') from None
+    run_ = kept.get('run') if isinstance(kept, dict) else None
+    if not (isinstance(run_, dict) and 'key' in kept and {'seed', 'test_acc', 'wall_time'} <= set(run_) and run_['seed'] == seed):
+        raise ValueError(f'{path} is not a finished seed {seed} of a benchmark (a JSON object with its settings key and run); delete it to train that seed again.')
+    if kept['key'] != key: raise ValueError(f'{path} belongs to a benchmark with other settings; move it away or choose another --out.')
+    return run_
+
 def bench(recipe:Recipe, # A `Recipe` (see `RECIPES`)
           seeds:int=5, # Number of runs, seeds `first_seed`, `first_seed` + 1, ...
           first_seed:int=0, # Seed of the first run
@@ -190,48 +209,49 @@ def bench(recipe:Recipe, # A `Recipe` (see `RECIPES`)
     dev = resolve_device(device); precision = resolve_precision(precision, dev)
     package = check_peer(peer, dev)
     if out is not None: out = check_writable(out)
-    flops = training_flops_per_image(recipe)
-    settings = recipe.settings() | dict(recipe=recipe.name, seeds=seeds, first_seed=first_seed, device=str(dev), precision=precision,
-                                        training_flops_per_image=flops, training_pflop=training_pflop(recipe))
-    peak = matmul_peak_flops(dev, precision)
-    t0 = time.perf_counter(); data = load_cifar10(data_dir); data_load_time = time.perf_counter() - t0
-    settings['data_source'] = data.source
-    folder = seeds_folder(out) if out is not None else None
-    if folder is not None: folder.mkdir(parents=True, exist_ok=True)
-    key = to_json({k: v for k, v in settings.items() if k not in ('seeds', 'first_seed', 'data_source')})
-    def seeds_of(prefix, key, train_one):
-        "Each seed's run: kept from an earlier, interrupted benchmark with the same `key`, or trained by `train_one` and kept at once."
-        runs = []
-        for seed in range(first_seed, first_seed + seeds):
-            done = folder/f'{prefix}seed_{seed}.json' if folder is not None else None
-            if done is not None and done.exists():
-                kept = json.loads(done.read_text())
-                if kept.get('key') != key:
-                    raise ValueError(f'{done} belongs to a benchmark with other settings; move it away or choose another --out.')
-                runs.append(kept['run'])
-                print(f'{prefix}seed {seed}: kept from an earlier, interrupted benchmark ({done.name})', flush=True)
-                continue
-            r = train_one(seed)
-            if done is not None: write_atomic(done, to_json(dict(key=key, run=r)))
-            runs.append(r)
-            print(f"{prefix}seed {seed}: test acc {r['test_acc']:.4f}, wall time {r['wall_time']:.1f} s" + (
-                  f" (eval {r['eval_time']:.1f} s; {r['images_per_s']:.0f} images/s, {r['achieved_flops'] / 1e9:.0f} GFLOP/s)" if 'eval_time' in r else ''), flush=True)
-        return runs
-    runs = seeds_of('', key, lambda seed: seed_record(run(recipe, seed=seed, device=str(dev), precision=precision, data=data, progress=progress), flops))
-    summary, peer_record = summarise(runs), None
-    if package is not None:
-        identity = peer_settings(peer, package)
-        with tempfile.TemporaryDirectory() as scratch:
-            files = airbench_files(data, Path(scratch))
-            peer_runs = seeds_of(f'{peer}_', to_json(identity), lambda seed: airbench94_run(package, files, seed, dev))
-        peer_summary = summarise(peer_runs)
-        peer_record = identity | dict(runs=peer_runs, summary=peer_summary, time_ratio=summary['median_wall_time'] / peer_summary['median_wall_time'])
-    result = BenchResult(settings, hardware(dev), peak, data_load_time, runs, summary, peer_record)
-    if out is not None:
-        if result.save(out) == out:
-            for f in folder.glob('*seed_*.json'): f.unlink()
-            folder.rmdir()
-    return result
+    with hold(out, 'benchmark'):  # one benchmark at a time writes `out` and its seeds
+        if out is not None: check_writable(out)  # again, now that no other benchmark can write it
+        flops = training_flops_per_image(recipe)
+        settings = recipe.settings() | dict(recipe=recipe.name, seeds=seeds, first_seed=first_seed, device=str(dev), precision=precision,
+                                            training_flops_per_image=flops, training_pflop=training_pflop(recipe))
+        peak = matmul_peak_flops(dev, precision)
+        t0 = time.perf_counter(); data = load_cifar10(data_dir); data_load_time = time.perf_counter() - t0
+        settings['data_source'] = data.source
+        folder = seeds_folder(out) if out is not None else None
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            for tmp in folder.glob('.*.tmp'): tmp.unlink()  # a seed's write that a kill cut short
+        key = to_json({k: v for k, v in settings.items() if k not in ('seeds', 'first_seed', 'data_source')})
+        def seeds_of(prefix, key, train_one):
+            "Each seed's run: kept from an earlier, interrupted benchmark with the same `key`, or trained by `train_one` and kept at once."
+            runs = []
+            for seed in range(first_seed, first_seed + seeds):
+                done = folder/f'{prefix}seed_{seed}.json' if folder is not None else None
+                if done is not None and done.exists():
+                    runs.append(read_seed(done, key, seed))
+                    print(f'{prefix}seed {seed}: kept from an earlier, interrupted benchmark ({done.name})', flush=True)
+                    continue
+                r = train_one(seed)
+                if done is not None: write_atomic(done, to_json(dict(key=key, run=r)))
+                runs.append(r)
+                print(f"{prefix}seed {seed}: test acc {r['test_acc']:.4f}, wall time {r['wall_time']:.1f} s" + (
+                      f" (eval {r['eval_time']:.1f} s; {r['images_per_s']:.0f} images/s, {r['achieved_flops'] / 1e9:.0f} GFLOP/s)" if 'eval_time' in r else ''), flush=True)
+            return runs
+        runs = seeds_of('', key, lambda seed: seed_record(run(recipe, seed=seed, device=str(dev), precision=precision, data=data, progress=progress), flops))
+        summary, peer_record = summarise(runs), None
+        if package is not None:
+            identity = peer_settings(peer, package)
+            with tempfile.TemporaryDirectory() as scratch:
+                files = airbench_files(data, Path(scratch))
+                peer_runs = seeds_of(f'{peer}_', to_json(identity), lambda seed: airbench94_run(package, files, seed, dev))
+            peer_summary = summarise(peer_runs)
+            peer_record = identity | dict(runs=peer_runs, summary=peer_summary, time_ratio=summary['median_wall_time'] / peer_summary['median_wall_time'])
+        result = BenchResult(settings, hardware(dev), peak, data_load_time, runs, summary, peer_record)
+        if out is not None:
+            if result.save(out) == out:
+                for f in folder.glob('*seed_*.json'): f.unlink()
+                folder.rmdir()
+        return result
 
 # %% ../nbs/07_bench.ipynb 28
 class PILDataset(torch.utils.data.Dataset):

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from .data import AUGMENT_WORDS, DataError
 from .model import MODELS
-from .training import FREEZE_WORDS, PRECISIONS, RECIPES, RECIPE_FIELDS, check_writable, get_recipe, run, with_overrides
+from .training import FREEZE_WORDS, PRECISIONS, RECIPES, RECIPE_FIELDS, Busy, check_writable, get_recipe, run, with_overrides
 from .bench import PEERS, bench
 from .sweep import EXPERIMENTS, SweepBusy, sweep
 from .training import PRESETS
 from .report import format_bench, format_run
 
 # %% auto 0
-__all__ = ['RECIPE_FLAGS', 'add_recipe_args', 'recipe_from', 'add_run_args', 'default_out', 'train_command', 'add_train_args',
-           'add_bench_args', 'bench_command', 'add_sweep_args', 'sweep_command', 'parser', 'main']
+__all__ = ['RECIPE_FLAGS', 'add_recipe_args', 'recipe_from', 'add_run_args', 'default_out', 'check_outputs', 'train_command',
+           'add_train_args', 'add_bench_args', 'bench_command', 'add_sweep_args', 'sweep_command', 'parser', 'main']
 
 # %% ../nbs/10_cli.ipynb 6
 RECIPE_FLAGS = {  # recipe field: (type, help)
@@ -58,24 +58,32 @@ def default_out(recipe, seed:int)->Path:
     "A results file name that encodes the run's recipe and seed."
     return Path('results')/f'{recipe.name}_{recipe.model}_w{recipe.width:g}_e{recipe.epochs:g}_b{recipe.batch_size}_lr{recipe.lr_mult:g}_n{recipe.train_size}_{str(recipe.augment).replace(",", "-").replace(":", "-")}_s{seed}.json'
 
+def check_outputs(out:Path, checkpoint:Path|None)->Path:
+    "Before any work: `out` must be a new file in a writable folder; `checkpoint`, if any, a file (to resume) or a new one, and not `out`."
+    out = check_writable(out)
+    if checkpoint is not None:
+        check_writable(checkpoint, '--checkpoint', exists_ok=True)
+        if out.resolve() == checkpoint.resolve(): raise ValueError(f'--out and --checkpoint are both {out}: the record and the checkpoint need two files; choose another path for one.')
+    return out
+
 def train_command(args)->int:
-    "Check every flag and the output path, train, save the record; return the exit code."
+    "Check every flag and the output paths, train, save the record; return the exit code (1 when the record went to the recovery folder or a write failed)."
     try:
         recipe = recipe_from(args)  # every recipe field is checked here; run() checks the seed, device and precision before loading data
-        out = check_writable(args.out or default_out(recipe, args.seed))
-        if args.checkpoint is not None: check_writable(Path(f'{args.checkpoint}.tmp'), '--checkpoint')
-    except ValueError as e:
-        print(f'resnet-fast train: error: {e}', file=sys.stderr); return 2
-    try:
+        out = check_outputs(args.out or default_out(recipe, args.seed), args.checkpoint)
         result = run(recipe, seed=args.seed, device=args.device, precision=args.precision, data_dir=args.data_dir,
                      progress=not args.no_progress, checkpoint=args.checkpoint)
-    except ValueError as e:  # a bad seed, device or precision, or a checkpoint of another run or one that cannot be read
+        saved = result.save(out)
+    except (ValueError, Busy) as e:  # a bad flag, a checkpoint of another run, one that cannot be read or one in use
         print(f'resnet-fast train: error: {e}', file=sys.stderr); return 2
+    except OSError as e:  # a full disk, a folder gone read-only: nothing half-written is left
+        kept = f'; {args.checkpoint} keeps the last finished epoch: rerun the same command to resume' if args.checkpoint else ''
+        print(f'resnet-fast train: error: {e}{kept}', file=sys.stderr); return 1
     except KeyboardInterrupt:
         resume = f'; rerun the same command to resume from {args.checkpoint}' if args.checkpoint else ' (add --checkpoint PATH to make runs resumable)'
         print(f'\nresnet-fast train: interrupted{resume}', file=sys.stderr); return 130
-    print(format_run(result, result.save(out)))
-    return 0
+    print(format_run(result, saved))
+    return 0 if saved == out else 1
 
 def add_train_args(p:argparse.ArgumentParser):
     "The flags of `resnet-fast train`."
@@ -98,16 +106,20 @@ def add_bench_args(p:argparse.ArgumentParser):
                                                           'and an interrupted benchmark resumes (default: results/bench_<recipe>_<device>_<n>seeds.json)')
 
 def bench_command(args)->int:
-    "Check every flag (in `bench`, before any work), run the benchmark, save and print it; return the exit code."
+    "Check every flag (in `bench`, before any work), run the benchmark, save and print it; return the exit code (1 when the record went to the recovery folder or a write failed)."
     out = args.out or Path('results')/f'bench_{args.recipe}_{args.device}_{args.seeds}seeds.json'
     try:
         result = bench(recipe_from(args), args.seeds, args.first_seed, device=args.device, precision=args.precision,
                        data_dir=args.data_dir, out=out, progress=not args.no_progress, peer=args.peer)
-    except ValueError as e:
+    except (ValueError, Busy) as e:
         print(f'resnet-fast bench: error: {e}', file=sys.stderr); return 2
+    except OSError as e:  # a full disk: the seeds finished before it are kept
+        print(f'resnet-fast bench: error: {e}; finished seeds are kept: rerun the same command to resume', file=sys.stderr); return 1
     except KeyboardInterrupt:
         print(f'\nresnet-fast bench: interrupted; finished seeds are kept, rerun the same command to resume', file=sys.stderr); return 130
-    print(format_bench(result)); print(f'wrote {out}')
+    print(format_bench(result))
+    if not out.exists(): return 1  # the record went to the recovery folder (the message above says where)
+    print(f'wrote {out}')
     return 0
 
 # %% ../nbs/10_cli.ipynb 12
@@ -127,11 +139,14 @@ def add_sweep_args(p:argparse.ArgumentParser):
     p.add_argument('--max-retries', type=int, default=2, help='further attempts of a run whose process or node died (default: %(default)s)')
 
 def sweep_command(args)->int:
-    "Run the sweep (it checks every flag before any run); exit code 1 if any combination failed, 130 if stopped."
+    "Run the sweep (it checks every flag before any run); exit code 1 if any combination failed or a write failed, 130 if stopped."
     try: counts = sweep(args.experiment, args.preset, args.results_dir, args.workers, args.data_dir, args.device, backend=args.backend,
                         address=args.address, cpus_per_task=args.cpus_per_task, max_retries=args.max_retries, threads=args.threads, points=args.points)
     except (ValueError, SweepBusy) as e:
         print(f'resnet-fast sweep: error: {e}', file=sys.stderr); return 2
+    except OSError as e:  # a full disk: runs in flight are ended, finished combinations kept, nothing half-written left
+        print(f'resnet-fast sweep: error: {e}; the sweep stopped, finished combinations are kept: free the space and rerun the same command to resume',
+              file=sys.stderr); return 1
     except KeyboardInterrupt as e:
         print(f'\nresnet-fast sweep: {e}; runs in flight are recorded as interrupted, finished ones are kept: rerun the same command to resume', file=sys.stderr); return 130
     print(f"sweep {args.experiment} ({args.preset}): {counts['done']} run, {counts['skipped']} already complete, {counts['failed']} failed")

@@ -92,7 +92,15 @@ def _latin1_encode(text:str, encoding:str='latin1')->bytes:
     if encoding != 'latin1' or not isinstance(text, str): raise pickle.UnpicklingError(f'refusing _codecs.encode with {encoding!r}')
     return text.encode('latin1')
 
+def _from_bytes(buf, dtype, shape, order, axis_order=None)->np.ndarray:
+    "How protocol-5 pickles store an array (numpy's `_frombuffer`): its bytes, read as `dtype` and shaped; never an array of objects."
+    if not isinstance(buf, (bytes, bytearray)) or not isinstance(dtype, np.dtype) or dtype.hasobject:
+        raise pickle.UnpicklingError(f'refusing _frombuffer of {type(buf).__name__} as {dtype!r}: only bytes read as numbers are allowed')
+    array = np.frombuffer(buf, dtype=dtype)
+    return array.reshape(shape, order='C').transpose(axis_order) if order == 'K' and axis_order is not None else array.reshape(shape, order=order)
+
 _ALLOWED_GLOBALS = {(m, n): f for m in ('numpy.core.multiarray', 'numpy._core.multiarray') for n, f in _NUMPY_BUILDERS.items()} \
+                 | {(m, '_frombuffer'): _from_bytes for m in ('numpy.core.numeric', 'numpy._core.numeric')} \
                  | {('numpy', 'ndarray'): np.ndarray, ('numpy', 'dtype'): np.dtype, ('_codecs', 'encode'): _latin1_encode}
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
@@ -128,7 +136,7 @@ def load_pickle_split(folder:Path, split:str):
     _check_split(images, labels, folder, NPZ_FILES[split][1])
     return images, labels
 
-# %% ../nbs/00_data.ipynb 15
+# %% ../nbs/00_data.ipynb 16
 def _download(root:Path):
     "Download and unpack CIFAR-10's python archive into `root` with torchvision's checked downloader (nothing is unpickled here)."
     try:
@@ -165,7 +173,7 @@ def load_cifar10(path:str|Path|None=None, # Data directory (see `data_dir`)
     (xtr, ytr), (xte, yte) = (_to_tensors(*splits[s]) for s in ('train', 'test'))
     return Cifar10(xtr, ytr, xte, yte, source)
 
-# %% ../nbs/00_data.ipynb 24
+# %% ../nbs/00_data.ipynb 25
 CIFAR10_MEAN = (125.31, 122.95, 113.87)
 CIFAR10_STD = (62.99, 62.09, 66.70)
 
@@ -176,7 +184,7 @@ def normalise(images:torch.Tensor, # `uint8` images (N, 3, H, W)
     std = torch.tensor(std, device=images.device).view(1, 3, 1, 1)
     return (images.float() - mean) / std
 
-# %% ../nbs/00_data.ipynb 27
+# %% ../nbs/00_data.ipynb 28
 def stratified_subset(labels:torch.Tensor, # Class labels of the full set
                       size:int, # Number of samples to keep, 1..len(labels)
                       seed:int=0 # Seed of the random choice
@@ -196,7 +204,7 @@ def stratified_subset(labels:torch.Tensor, # Class labels of the full set
     chosen = [torch.nonzero(labels == c)[:, 0][torch.randperm(int(counts[c]), generator=g)[:int(k)]] for c, k in enumerate(take)]
     return torch.cat(chosen).sort().values
 
-# %% ../nbs/00_data.ipynb 30
+# %% ../nbs/00_data.ipynb 31
 def pad_reflect(images:torch.Tensor, padding:int=4)->torch.Tensor:
     "Reflect-pad a batch of images (N, C, H, W) by `padding` pixels on each side."
     return F.pad(images, (padding,)*4, mode='reflect') if padding else images
@@ -229,7 +237,7 @@ def jitter(images:torch.Tensor, shift:torch.Tensor, scale:torch.Tensor)->torch.T
     "Brightness and contrast: add `shift` to every (normalised) pixel of each image, then multiply by its `scale`."
     return (images + shift.view(-1, 1, 1, 1)) * scale.view(-1, 1, 1, 1)
 
-# %% ../nbs/00_data.ipynb 34
+# %% ../nbs/00_data.ipynb 35
 FLIPS = ('none', 'random', 'alternating')
 _SPEC = {'crop': ('crop_padding', 4, 16), 'cutout': ('cutout_size', 8, 32)}  # spec word: field, default and largest pixels
 _JITTER = {'brightness': 1.0, 'contrast': 0.9}  # spec word and field: largest allowed value
@@ -255,6 +263,9 @@ class Augment:
         if self.flip not in FLIPS: raise ValueError(f'flip={self.flip!r} is not allowed: choose one of {list(FLIPS)}.')
         if not (isinstance(self.size, int) and not isinstance(self.size, bool) and MIN_SIZE <= self.size <= IMAGE_SIZE):
             raise ValueError(f'size={self.size!r} is not allowed: it must be a whole number of pixels from {MIN_SIZE} to {IMAGE_SIZE}.')
+        if self.cutout_size > self.size:
+            raise ValueError(f'cutout_size={self.cutout_size} is not allowed with size={self.size}: the cut-out square must fit in the '
+                             f'{self.size}-pixel training window; choose cutout at most {self.size}.')
         if self.small_epochs is not None and not (isinstance(self.small_epochs, int) and not isinstance(self.small_epochs, bool) and self.small_epochs >= 0):
             raise ValueError(f'small_epochs={self.small_epochs!r} is not allowed: it must be None or a whole number of epochs >= 0.')
         for field, largest in _JITTER.items():
@@ -311,7 +322,7 @@ def epoch_plan(n:int, augment:Augment, seed:int, epoch:int, shuffle:bool=True, s
     shift, scale = torch.rand(2, n, generator=g) * 2 - 1 if augment.brightness or augment.contrast else torch.zeros(2, n)  # drawn last: the draws above stay as they were
     return EpochPlan(order, crop_top, crop_left, flips, cut_top, cut_left, shift * augment.brightness, 1 + scale * augment.contrast)
 
-# %% ../nbs/00_data.ipynb 38
+# %% ../nbs/00_data.ipynb 39
 class Batches:
     "Augmented mini-batches of images kept on the device; any batch of any epoch can be regenerated exactly."
     def __init__(self, images:torch.Tensor, # `uint8` (N, 3, 32, 32) or already-normalised float images
@@ -369,7 +380,7 @@ class Batches:
         for i in range(len(self)): yield self.batch(epoch, i)
         self.epoch = epoch + 1
 
-# %% ../nbs/00_data.ipynb 42
+# %% ../nbs/00_data.ipynb 43
 def evaluation_batches(data:Cifar10, batch_size:int=1000, device='cpu', memory_format=torch.contiguous_format)->Batches:
     "Unaugmented, unshuffled batches of the whole CIFAR-10 test set."
     return Batches(data.test_images, data.test_labels, min(batch_size, len(data.test_labels)), Augment(0, 'none', 0),

@@ -4,22 +4,25 @@
 
 # %% ../nbs/06_sweep.ipynb 3
 from __future__ import annotations
-import csv, fcntl, importlib.util, io, json, os, shlex, signal, socket, subprocess, sys, tempfile, threading, time
+import csv, fcntl, importlib.util, io, json, os, shlex, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import product
 from pathlib import Path
 
-from .data import DATA_ENV_VAR
-from .training import PRESETS, Preset, combination_name, get_preset, resolve_device, rows_diverged, to_json, write_atomic
+from .data import BATCHES_DIR, DATA_ENV_VAR, NPZ_FILES
+from .training import (PRESETS, Busy, OutputLock, Preset, check_folder, combination_name, get_preset, resolve_device,
+                                  rows_diverged, to_json, write_atomic)
 
 # %% auto 0
-__all__ = ['EXPERIMENTS', 'METRICS_KEYS', 'LAUNCH', 'Experiment', 'combination_work', 'get_experiments', 'parse_points',
-           'select_points', 'resolve_data_dir', 'is_combination_file', 'read_metrics', 'set_aside', 'run_threads',
-           'collect', 'SweepBusy', 'FolderLock', 'papermill_args', 'run_env', 'start_run', 'end_process_tree',
-           'commit_run', 'record_failure', 'rerun_command', 'Job', 'LocalRuns', 'ray_run', 'RayRuns', 'progress_line',
-           'sweep', 'code_commit']
+__all__ = ['EXPERIMENTS', 'METRICS_KEYS', 'SweepBusy', 'LAUNCH', 'RUN_PREFIX', 'Experiment', 'combination_work',
+           'get_experiments', 'parse_points', 'select_points', 'resolve_data_dir', 'check_data_dir',
+           'is_combination_file', 'read_metrics', 'set_aside', 'run_threads', 'collect', 'FolderLock', 'papermill_args',
+           'run_env', 'start_run', 'end_process_tree', 'commit_run', 'record_failure', 'rerun_command', 'Job',
+           'LocalRuns', 'run_folder', 'clear_abandoned_runs', 'ray_run', 'RayRuns', 'progress_line', 'sweep',
+           'code_commit']
 
 # %% ../nbs/06_sweep.ipynb 6
 @dataclass(frozen=True)
@@ -88,6 +91,16 @@ def resolve_data_dir(data_dir:str|Path|None=None)->Path|None:
     path = data_dir or os.environ.get(DATA_ENV_VAR)
     return Path(os.path.abspath(Path(path).expanduser())) if path else None
 
+def check_data_dir(path:Path)->Path:
+    "Before any run: `path` must be a folder holding CIFAR-10 (its npz files or a `cifar-10-batches-py` folder); a sweep's runs never download it."
+    has = lambda p: (p/NPZ_FILES['train'][0]).is_file() or (p/BATCHES_DIR).is_dir()
+    if not path.is_dir(): raise ValueError(f'data_dir={str(path)!r} is not allowed: no such folder; point it at the folder holding CIFAR-10.')
+    if not (has(path) or (path.name == BATCHES_DIR and has(path.parent))):
+        raise ValueError(f"data_dir={str(path)!r} is not allowed: it holds no CIFAR-10 (neither {NPZ_FILES['train'][0]} nor {BATCHES_DIR}/), "
+                         f'and a sweep does not download it (every run would): copy it there, or let one run download it first '
+                         f'(resnet-fast train --data-dir {shlex.quote(str(path))}).')
+    return path
+
 # %% ../nbs/06_sweep.ipynb 15
 METRICS_KEYS = ('experiment', 'preset', 'params', 'summary')
 
@@ -154,42 +167,11 @@ def collect(directory:str|Path)->Path:
     return directory/'results.csv'
 
 # %% ../nbs/06_sweep.ipynb 23
-class SweepBusy(RuntimeError):
-    "Another sweep is writing the results folder; the message says which process holds it."
+SweepBusy = Busy  # Another sweep is writing the results folder; the message says which process holds it
 
-class FolderLock:
-    "An exclusive, non-blocking `flock` on `folder/.sweep.lock`, naming its holder in the file; released on `release()` or when the process ends."
-    def __init__(self, folder:str|Path): self.path, self.fd = Path(folder)/'.sweep.lock', None
-
-    def holder(self)->str:
-        "Who holds the lock, as its file says."
-        for _ in range(20):  # the holder writes its name right after taking the lock
-            try: d = json.loads(self.path.read_text())
-            except (OSError, ValueError): time.sleep(0.05); continue
-            return f"process {d['pid']} on {d['host']}, started {d['started']}: {d['command']}"
-        return 'a process that has not written its name yet'
-
-    def acquire(self)->FolderLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes (Python's default)
-        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise SweepBusy(f'{self.path.parent} is in use by another sweep ({self.holder()}). '
-                            'Wait for it to finish or stop it (Ctrl-C or kill its process), then run this again.') from None
-        except OSError as e:
-            os.close(fd)
-            raise OSError(f'{self.path}: cannot lock ({e.strerror}); the results folder must be on a filesystem with flock.') from e
-        me = dict(pid=os.getpid(), host=socket.gethostname(), started=datetime.now(timezone.utc).isoformat(timespec='seconds'),
-                  command=shlex.join(sys.argv) if sys.argv and sys.argv[0] else 'python')
-        os.ftruncate(fd, 0); os.write(fd, json.dumps(me).encode())
-        self.fd = fd
-        return self
-
-    def release(self):
-        if self.fd is not None: os.close(self.fd); self.fd = None  # closing the file drops the lock
-
-    def __enter__(self): return self.acquire()
-    def __exit__(self, *exc): self.release()
+class FolderLock(OutputLock):
+    "An exclusive, non-blocking `flock` on `folder/.sweep.lock` (never through a link), naming its holder in the file; released on `release()` or when the process ends."
+    def __init__(self, folder:str|Path): super().__init__(Path(folder)/'.sweep.lock', Path(folder), 'sweep')
 
 # %% ../nbs/06_sweep.ipynb 27
 def papermill_args(notebook:str|Path, output:str|Path, parameters:dict, cwd:str|Path|None=None)->list[str]:
@@ -264,26 +246,14 @@ def end_process_tree(*procs:subprocess.Popen, grace:float=5.0):
     for p in procs: p.wait()
 
 # %% ../nbs/06_sweep.ipynb 34
-def _link_into_place(text:str, path:Path)->bool:
-    "Write `text` to `path` atomically unless `path` exists; False (nothing written) when it does."
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'w') as f: f.write(text)
-        try: os.link(tmp, path)
-        except FileExistsError: return False
-        except OSError:  # a filesystem without hard links
-            if path.exists(): return False
-            os.replace(tmp, path)
-        return True
-    finally: Path(tmp).unlink(missing_ok=True)
-
 def commit_run(out_dir:Path, name:str, notebook:str, metrics:dict)->bool:
     "Write a finished run's notebook and metrics under their final names, the metrics last; False if the combination was complete already."
     final = out_dir/f'{name}.json'
     if read_metrics(final) is not None: return False
     if final.exists(): set_aside(final)
     write_atomic(out_dir/f'{name}.ipynb', notebook)
-    if not _link_into_place(to_json(metrics), final): return False
+    try: write_atomic(final, to_json(metrics), replace=False)
+    except FileExistsError: return False
     for stale in (f'{name}.failed.json', f'{name}.failed.ipynb'): (out_dir/stale).unlink(missing_ok=True)
     return True
 
@@ -374,10 +344,36 @@ class LocalRuns:
     def close(self): pass
 
 # %% ../nbs/06_sweep.ipynb 42
+RUN_PREFIX = 'resnet_fast_run_'
+
+@contextmanager
+def run_folder(parent:str|Path|None=None):
+    "A temporary folder `resnet_fast_run_*` for one run, locked while its process lives (`.lock` inside), removed afterwards."
+    d = Path(tempfile.mkdtemp(prefix=RUN_PREFIX, dir=parent))
+    try:
+        with OutputLock(d/'.lock.new', d, 'run'):
+            os.rename(d/'.lock.new', d/'.lock')  # under its final name only once locked: never seen unlocked by `clear_abandoned_runs`
+            yield d
+    finally: shutil.rmtree(d, ignore_errors=True)
+
+def clear_abandoned_runs(parent:str|Path|None=None)->list[Path]:
+    "Remove the run folders (`run_folder`) in `parent` (default: the system's temporary folder) whose process is gone, killed or cancelled; return them."
+    removed = []
+    for d in Path(parent or tempfile.gettempdir()).glob(f'{RUN_PREFIX}*'):
+        try: fd = os.open(d/'.lock', os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError: continue  # not a run folder, or one still being made
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # taken only if its process has ended
+            shutil.rmtree(d, ignore_errors=True); removed.append(d)
+        except OSError: pass  # its run is alive
+        finally: os.close(fd)
+    return removed
+
 def ray_run(notebook_name:str, notebook_text:str, run_params:dict, threads:int, marker:str)->dict:
-    "One combination as a Ray task: execute the notebook with papermill in a temporary folder of the worker; return the outcome."
-    with tempfile.TemporaryDirectory(prefix='resnet_fast_run_') as d:
-        d = Path(d); (d/notebook_name).write_text(notebook_text)
+    "One combination as a Ray task: execute the notebook with papermill in a run folder of the worker (clearing those of killed tasks first); return the outcome."
+    clear_abandoned_runs()
+    with run_folder() as d:
+        (d/notebook_name).write_text(notebook_text)
         out, metrics, log = d/'executed.ipynb', d/'metrics.json', d/'papermill.log'
         proc = start_run(papermill_args(d/notebook_name, out, dict(run_params, metrics_path=str(metrics)), d), run_env(threads, marker), log)
         try: proc.wait()
@@ -445,8 +441,9 @@ class RayRuns:
 
     def close(self):
         if self.own: self.ray.shutdown()
+        clear_abandoned_runs()  # the folders of tasks cancelled on this machine
 
-# %% ../nbs/06_sweep.ipynb 44
+# %% ../nbs/06_sweep.ipynb 45
 class _Signals:
     "While active (and in the main thread), SIGINT, SIGTERM and SIGHUP only note that the sweep must stop."
     def __init__(self): self.signum, self.old = None, {}
@@ -476,7 +473,7 @@ def _check_device(device:str, backend:str):
 
 def _prepare(out_dir:Path, grid:list, log)->tuple[list, int]:
     "Clean `out_dir` of what no run will finish, and split `grid` into (combinations to run, number complete)."
-    for f in out_dir.glob('.*.partial.*'): f.unlink(missing_ok=True)  # a killed sweep's staged files
+    for f in [*out_dir.glob('.*.partial.*'), *out_dir.glob('.*.tmp')]: f.unlink(missing_ok=True)  # a killed sweep's staged files and unfinished writes
     todo, complete = [], 0
     for params in grid:
         name = combination_name(params); metrics = out_dir/f'{name}.json'
@@ -488,7 +485,7 @@ def _prepare(out_dir:Path, grid:list, log)->tuple[list, int]:
         todo.append(params)
     return todo, complete
 
-# %% ../nbs/06_sweep.ipynb 45
+# %% ../nbs/06_sweep.ipynb 46
 def sweep(experiment:str, # 'batch_size', 'forgetting', 'lr_sweep' or 'all'
           preset:str='fast_sgd', # A preset of `PRESETS`
           results_dir:str|Path='results', # Results go to results_dir/<preset>/<experiment>/
@@ -519,7 +516,9 @@ def sweep(experiment:str, # 'batch_size', 'forgetting', 'lr_sweep' or 'all'
     nbs_dir = Path(os.path.abspath(nbs_dir)) if nbs_dir else Path(importlib.util.find_spec('resnet_fast').origin).resolve().parents[1]/'nbs'
     for e in experiments:
         if not (nbs_dir/e.notebook).exists(): raise FileNotFoundError(f'{nbs_dir/e.notebook} not found: pass nbs_dir= the folder holding the experiment notebooks.')
+    check_folder(results_dir, 'results_dir')
     data = resolve_data_dir(data_dir)
+    if data is not None and backend == 'local': check_data_dir(data)  # on Ray it names a folder of the workers, not necessarily of this machine
     if threads is None: threads = max(1, (os.cpu_count() or 1) // workers) if backend == 'local' else max(1, int(cpus_per_task))
     log = (lambda *a: print(*a, flush=True)) if progress else (lambda *a: None)
     dirs = {e.name: Path(os.path.abspath(results_dir))/p.name/e.name for e in experiments}

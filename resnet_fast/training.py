@@ -4,9 +4,10 @@
 
 # %% ../nbs/02_training.ipynb 3
 from __future__ import annotations
-import ctypes, functools, json, math, os, platform, tempfile, time
+import ctypes, errno, fcntl, functools, glob, json, math, os, platform, shlex, socket, sys, tempfile, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, fields, asdict, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,11 @@ __all__ = ['NEWTON_SCHULZ', 'PRECISIONS', 'DEVICES', 'M_TRIM_THRESHOLD', 'M_MMAP
            'piecewise_linear', 'Schedule', 'SGD', 'set_lr', 'orthogonalise', 'MuonSGD', 'Muon', 'Lookahead',
            'lookahead_update', 'resolve_device', 'resolve_precision', 'autocast', 'synchronize', 'glibc',
            'freed_memory_kept', 'cpu_info', 'hardware', 'describe_machine', 'tta_logits', 'selective_tta_logits',
-           'evaluate', 'has_diverged', 'rows_diverged', 'loss_rise', 'strict', 'to_json', 'write_atomic',
-           'check_writable', 'save_record', 'combination_name', 'repository_results', 'committed_metrics',
-           'committed_or_run', 'save_metrics', 'format_row', 'format_header', 'TrainLog', 'load_checkpoint', 'named_by',
-           'freeze_epochs', 'freeze_at', 'train', 'time_to_accuracy', 'Record', 'RunResult', 'learnt_parameters',
+           'evaluate', 'has_diverged', 'rows_diverged', 'loss_rise', 'strict', 'to_json', 'temporary_files',
+           'write_atomic', 'check_writable', 'check_folder', 'save_record', 'combination_name', 'repository_results',
+           'committed_metrics', 'committed_or_run', 'save_metrics', 'Busy', 'OutputLock', 'lock_path', 'hold',
+           'format_row', 'format_header', 'TrainLog', 'load_checkpoint', 'restore', 'named_by', 'freeze_epochs',
+           'freeze_at', 'train', 'time_to_accuracy', 'Record', 'RunResult', 'learnt_parameters', 'has_batch_norm',
            'parse_freeze', 'Recipe', 'with_overrides', 'get_recipe', 'check_seed', 'match_norm_momentum', 'run',
            'Preset', 'get_preset']
 
@@ -325,37 +327,72 @@ def strict(obj):
 
 def to_json(obj)->str: return json.dumps(strict(obj), indent=1, allow_nan=False)
 
-def write_atomic(path:str|Path, text:str):
-    "Write `text` to `path` through a temporary file and a rename, so readers never see half a file."
+def temporary_files(path:str|Path)->list[Path]:
+    "The temporary files of writes of `path` (`.<name>.<random>.tmp` beside it): never a result; any left over are from a write that never finished."
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes files only their owner can read; a record is for everyone
-        with os.fdopen(fd, 'w') as f: f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+    return sorted(path.parent.glob(f'.{glob.escape(path.name)}.*.tmp'))
 
-def check_writable(path:str|Path, what:str='--out')->Path:
-    "Before any work, and without creating anything: `path` must not exist, and its nearest existing folder must be writable."
+def write_atomic(path:str|Path, # Where the file goes
+                 data, # Text, bytes, or a function writing the contents to the binary file it is given
+                 replace:bool=True, # Replace an existing `path` (False: a `FileExistsError` instead, and nothing written)
+                ):
+    "Write a file safely: into a new temporary file beside `path` (see `temporary_files`; readable by all), synced, then renamed into place. A reader never sees half a file; a link at `path` is replaced, never written through; a failure leaves nothing behind and names the file."
     path = Path(path)
-    if path.exists(): raise ValueError(f'{what} {path} already exists: refusing to overwrite a finished result; choose another path.')
+    try: fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)  # O_CREAT | O_EXCL: a new file, never a link
+    except OSError as e: raise OSError(e.errno, f'cannot write {path} ({e.strerror or e})') from e
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            os.fchmod(f.fileno(), 0o644)  # mkstemp makes files only their owner can read; a record is for everyone
+            if callable(data): data(f)
+            else: f.write(data.encode() if isinstance(data, str) else data)
+            f.flush(); os.fsync(f.fileno())
+        if replace: os.replace(tmp, path)
+        else: _link(tmp, path)
+    except FileExistsError: raise FileExistsError(errno.EEXIST, f'{path} already exists') from None
+    except OSError as e: raise OSError(e.errno, f'cannot write {path} ({e.strerror or e})') from e
+    finally: Path(tmp).unlink(missing_ok=True)
+
+def _link(tmp:str, path:Path):
+    "Give the finished `tmp` the name `path` unless that name is taken (by a file or a link)."
+    try: os.link(tmp, path)
+    except FileExistsError: raise
+    except OSError:  # a filesystem without hard links
+        if os.path.lexists(path): raise FileExistsError(path) from None
+        os.replace(tmp, path)
+
+def _writable_folder(path:Path, what:str):
+    "The nearest existing folder of `path` must be a writable folder."
     folder = path.parent
-    while not folder.exists() and folder != folder.parent: folder = folder.parent
+    while not os.path.lexists(folder) and folder != folder.parent: folder = folder.parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f'{what} {path}: cannot write in {folder} (not a writable folder); choose a writable folder.')
+
+def check_writable(path:str|Path, what:str='--out', exists_ok:bool=False)->Path:
+    "Before any work, and without creating anything: `path` must not exist (or, `exists_ok`, be a file), and its nearest existing folder must be writable."
+    path = Path(path)
+    if os.path.lexists(path) and not exists_ok: raise ValueError(f'{what} {path} already exists: refusing to overwrite a finished result; choose another path.')
+    if os.path.lexists(path) and (path.is_symlink() or not path.is_file()): raise ValueError(f'{what} {path} is not a plain file (a folder or a link); choose another path.')
+    _writable_folder(path, what)
+    return path
+
+def check_folder(path:str|Path, what:str)->Path:
+    "Before any work, and without creating anything: `path` must be a writable folder, or one that can be made."
+    path = Path(path)
+    if path.exists() and not path.is_dir(): raise ValueError(f'{what} {path} is not a folder (a file is there); choose a folder.')
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK): raise ValueError(f'{what} {path}: not a writable folder; choose a writable folder.')
+    if not path.exists(): _writable_folder(path, what)
     return path
 
 def save_record(text:str, path:str|Path)->Path:
     "Write a finished record to `path` (never replacing a file); if that fails, to `RECOVERY_DIR`, and say where."
     path = Path(path)
     try:
-        if path.exists(): raise FileExistsError(f'{path} exists')
-        path.parent.mkdir(parents=True, exist_ok=True); write_atomic(path, text); return path
+        path.parent.mkdir(parents=True, exist_ok=True); write_atomic(path, text, replace=False); return path
     except OSError as e:
         RECOVERY_DIR.mkdir(parents=True, exist_ok=True)
         rescued = RECOVERY_DIR/f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{path.name}"
-        write_atomic(rescued, text)
+        try: write_atomic(rescued, text, replace=False)
+        except OSError as again: raise OSError(again.errno, f'could not write {path} ({e}), nor the recovery copy ({again})') from e
         print(f'could not write {path} ({e}); the record was saved to {rescued} instead', flush=True)
         return rescued
 
@@ -387,7 +424,68 @@ def save_metrics(path:str|Path|None, metrics:dict):
     "Save an experiment notebook's metrics as strict JSON, atomically; a no-op when `path` is None."
     if path is not None: write_atomic(path, to_json(metrics))
 
-# %% ../nbs/02_training.ipynb 47
+# %% ../nbs/02_training.ipynb 45
+class Busy(RuntimeError):
+    "Another process is writing the same output; the message says which process holds it."
+
+class OutputLock:
+    "An exclusive, non-blocking `flock` on the lock file `path` (made if missing, never through a link), naming its holder in the file; released on `release()` or when the process ends."
+    def __init__(self, path:str|Path, # The lock file
+                 output:str|Path|None=None, # What it guards, for messages (default: `path`)
+                 by:str='process', # What kind of process holds it, for messages ('sweep', 'benchmark', ...)
+                ): self.path, self.output, self.by, self.fd = Path(path), output or path, by, None
+
+    def holder(self)->str:
+        "Who holds the lock, as its file says."
+        for _ in range(20):  # the holder writes its name right after taking the lock
+            try: d = json.loads(self.path.read_text())
+            except (OSError, ValueError): time.sleep(0.05); continue
+            if isinstance(d, dict) and {'pid', 'host', 'started', 'command'} <= set(d):
+                return f"process {d['pid']} on {d['host']}, started {d['started']}: {d['command']}"
+        return 'a process that has not written its name yet'
+
+    def _open(self)->int:
+        try: return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)  # not inherited by child processes (Python's default)
+        except OSError as e:
+            if e.errno == errno.ELOOP: raise ValueError(f'{self.path} is a symbolic link: refusing to write through it (it would overwrite the file it points to); remove it and run this again.') from None
+            raise OSError(e.errno, f'cannot write the lock file {self.path} ({e.strerror})') from None
+
+    def acquire(self)->OutputLock:
+        fd = self._open()
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise Busy(f'{self.output} is in use by another {self.by} ({self.holder()}). '
+                       'Wait for it to finish or stop it (Ctrl-C or kill its process), then run this again.') from None
+        except OSError as e:
+            os.close(fd)
+            raise OSError(f'{self.path}: cannot lock ({e.strerror}); the output must be on a filesystem with flock.') from e
+        me = dict(pid=os.getpid(), host=socket.gethostname(), started=datetime.now(timezone.utc).isoformat(timespec='seconds'),
+                  command=shlex.join(sys.argv) if sys.argv and sys.argv[0] else 'python')
+        os.ftruncate(fd, 0); os.write(fd, json.dumps(me).encode())
+        self.fd = fd
+        return self
+
+    def release(self):
+        if self.fd is not None: os.close(self.fd); self.fd = None  # closing the file drops the lock
+
+    def __enter__(self): return self.acquire()
+    def __exit__(self, *exc): self.release()
+
+def lock_path(path:str|Path)->Path:
+    "The lock file guarding the output `path`: `.<name>.lock` beside it."
+    return Path(path).parent/f'.{Path(path).name}.lock'
+
+@contextmanager
+def hold(path:str|Path|None, by:str='process'):
+    "While inside, this process alone writes `path` (see `OutputLock`), and the temporary files of earlier writes that never finished are gone; nothing for None."
+    if path is None: yield None; return
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with OutputLock(lock_path(path), path, by) as lock:
+        for tmp in temporary_files(path): tmp.unlink(missing_ok=True)
+        yield lock
+
+# %% ../nbs/02_training.ipynb 50
 COLUMNS = ('epoch', 'lr', 'train_time', 'train_loss', 'train_acc', 'test_loss', 'test_acc', 'total_time')
 
 def format_row(row:dict)->str:
@@ -413,7 +511,7 @@ def load_checkpoint(path:Path, fingerprint:str, device:torch.device)->dict:
     except Exception as e:
         raise ValueError(f'checkpoint {path} cannot be read as a resnet_fast checkpoint ({type(e).__name__}: {str(e)[:200]}); '
                          'delete it to start afresh, or pass another --checkpoint path.') from None
-    if not (isinstance(state, dict) and {'model', 'optimizer', 'rows', 'epoch', 'fingerprint'} <= set(state)):
+    if not (isinstance(state, dict) and {'model', 'optimizer', 'rows', 'epoch', 'fingerprint'} <= set(state) and isinstance(state['fingerprint'], str)):
         raise ValueError(f'checkpoint {path} is not a resnet_fast checkpoint; delete it or pass another --checkpoint path.')
     if state['fingerprint'] != fingerprint:
         saved, now = json.loads(state['fingerprint']), json.loads(fingerprint)
@@ -421,6 +519,33 @@ def load_checkpoint(path:Path, fingerprint:str, device:torch.device)->dict:
         raise ValueError(f'checkpoint {path} belongs to a different run (saved vs now: {diff}); '
                          'use another --checkpoint path, or delete it to start afresh.')
     return state
+
+def _is_row(row, epoch:int)->bool:
+    "Whether `row` is the per-epoch row of epoch `epoch`: every column, numbers (None where a value may be missing)."
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    return (isinstance(row, dict) and set(COLUMNS) | {'eval_time'} <= set(row) and row['epoch'] == epoch and number(row['total_time'])
+            and all(row[k] is None or number(row[k]) for k in (*COLUMNS[1:], 'eval_time')))
+
+def _same_shapes(tensors, like:dict)->bool:
+    return isinstance(tensors, dict) and list(tensors) == list(like) and all(
+        isinstance(t, torch.Tensor) and t.shape == v.shape for t, v in zip(tensors.values(), like.values()))
+
+def restore(state:dict, path:Path, net:nn.Module, optimizer:torch.optim.Optimizer, average:dict|None, epochs:int)->TrainLog:
+    "Load a checkpoint's `state` (from `load_checkpoint`) into `net`, `optimizer` and the weight `average`, after checking that its contents fit a run of `epochs` epochs of `net`; a `ValueError` naming `path` if not."
+    def bad(why): return ValueError(f'checkpoint {path} {why}: it was not written by this run as it is; delete it to start afresh, or pass another --checkpoint path.')
+    epoch, rows = state['epoch'], state['rows']
+    if not (isinstance(epoch, int) and not isinstance(epoch, bool) and 1 <= epoch <= epochs): raise bad(f'holds epoch={epoch!r}, not a whole number from 1 to {epochs}')
+    if not (isinstance(rows, list) and len(rows) == epoch and all(_is_row(r, i + 1) for i, r in enumerate(rows))):
+        raise bad(f'holds rows that are not the {epoch} per-epoch rows of a run')
+    if not _same_shapes(state['model'], net.state_dict()): raise bad("holds weights whose names or shapes are not this network's")
+    if average is not None and not _same_shapes(state.get('average'), average): raise bad("holds no weight average of this network's shape")
+    net.load_state_dict(state['model'])
+    try: optimizer.load_state_dict(state['optimizer'])
+    except (ValueError, KeyError, TypeError, RuntimeError) as e: raise bad(f"holds an optimizer state that does not fit ({type(e).__name__}: {str(e)[:200]})") from None
+    if any(isinstance(t, torch.Tensor) and t.ndim and t.shape != p.shape for p, s in optimizer.state.items() for t in s.values()):
+        raise bad("holds optimizer buffers whose shapes are not this network's")
+    if average is not None: average.update(state['average'])
+    return TrainLog(rows, resumed_from_epoch=epoch)
 
 def named_by(parameter:str, name:str)->bool:
     "Whether `name` is the parameter called `parameter` or a layer holding it (`block1` names `block1.conv1.weight`, not `block10.bias`)."
@@ -455,12 +580,9 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
     average = {k: v.clone() for k, v in net.state_dict().items()} if recipe.lookahead else None
     stops = freeze_epochs(net, recipe.freeze)
     log, start_epoch = TrainLog(), 0
-    if checkpoint is not None: Path(checkpoint).parent.mkdir(parents=True, exist_ok=True)
     if checkpoint is not None and Path(checkpoint).exists():
-        state = load_checkpoint(Path(checkpoint), fingerprint, device)
-        net.load_state_dict(state['model']); optimizer.load_state_dict(state['optimizer'])
-        if average is not None: average = state['average']
-        log, start_epoch = TrainLog(state['rows'], resumed_from_epoch=state['epoch']), state['epoch']
+        log = restore(load_checkpoint(Path(checkpoint), fingerprint, device), Path(checkpoint), net, optimizer, average, epochs)
+        start_epoch = log.resumed_from_epoch
         if progress: print(f'resuming from {checkpoint} after epoch {start_epoch}')
     total_time = log.rows[-1]['total_time'] if log.rows else 0.0
     if progress:
@@ -512,17 +634,17 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
         if checkpoint is not None:
             state = dict(model=net.state_dict(), optimizer=optimizer.state_dict(), rows=log.rows, epoch=epoch + 1,
                          fingerprint=fingerprint, average=average)
-            tmp = Path(f'{checkpoint}.tmp'); torch.save(state, tmp); os.replace(tmp, checkpoint)
+            write_atomic(checkpoint, lambda f: torch.save(state, f))
         if on_epoch is not None: on_epoch(epoch + 1, net)
     bar.close()
     return log
 
-# %% ../nbs/02_training.ipynb 49
+# %% ../nbs/02_training.ipynb 52
 def time_to_accuracy(rows:list, target:float=0.94)->float|None:
     "Cumulative training time at the first epoch whose test accuracy reaches `target`, or `None`."
     return next((r['total_time'] for r in rows if (r.get('test_acc') or 0) >= target), None)
 
-# %% ../nbs/02_training.ipynb 53
+# %% ../nbs/02_training.ipynb 56
 class Record:
     "What every record shares: strict JSON, a save that never replaces a file or loses the record, and loading."
     def to_json(self)->str: return to_json(asdict(self))
@@ -549,7 +671,7 @@ class RunResult(Record):
     started:str
     resumed_from_epoch:int|None = None  # The rows before this epoch were trained by an earlier process
 
-# %% ../nbs/02_training.ipynb 55
+# %% ../nbs/02_training.ipynb 58
 TRAIN_SIZE_MAX = 50_000
 MAX_EPOCHS = 1000
 
@@ -564,6 +686,12 @@ def learnt_parameters(model:str, width:float=1.0)->tuple:
     "Names of the learnt parameters of the network `model`, built once per model and width on the meta device (no memory, no arithmetic)."
     with torch.device('meta'): net = make_model(model, width)
     return tuple(name for name, p in net.named_parameters() if p.requires_grad)
+
+@functools.cache
+def has_batch_norm(model:str)->bool:
+    "Whether the network `model` normalises with batch statistics (then a training step needs at least 2 images)."
+    with torch.device('meta'): net = make_model(model, 0.0625)
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
 
 FREEZE_WORDS = "'none', or comma-separated epoch:name pairs such as '3:whiten.bias,6:block1' (a name is a parameter's or a layer's)"
 
@@ -618,6 +746,9 @@ class Recipe:
         _number('label_smoothing', self.label_smoothing, 0, 0.99)
         _number('train_size', self.train_size, 1, TRAIN_SIZE_MAX, whole=True)
         _number('batch_size', self.batch_size, 1, self.train_size, whole=True)
+        if self.batch_size < 2 and has_batch_norm(self.model):
+            raise ValueError(f'batch_size={self.batch_size} is not allowed with model={self.model!r}: its batch norm normalises over the images '
+                             'of a step, which needs at least 2 (one image has no spread to normalise by); choose 2 or more.')
         _number('tta_fraction', self.tta_fraction, 0, 1)
         if self.norm_batch is not None: _number('norm_batch', self.norm_batch, 1, TRAIN_SIZE_MAX, whole=True)
         names = learnt_parameters(self.model, self.width)
@@ -646,7 +777,7 @@ def with_overrides(recipe:Recipe, **overrides)->Recipe:
         overrides['freeze'] = tuple((e, name) for e, name in recipe.freeze if any(named_by(n, name) for n in names))
     return replace(recipe, **overrides)
 
-# %% ../nbs/02_training.ipynb 57
+# %% ../nbs/02_training.ipynb 60
 RECIPES = {
     'resnet18': Recipe(  # parts 1-2: Ben Johnson's DAWNBench ResNet-18
         name='resnet18',
@@ -712,7 +843,7 @@ def get_recipe(name:str)->Recipe:
     if name not in RECIPES: raise ValueError(f'recipe={name!r} is not allowed: choose one of {sorted(RECIPES)}.')
     return RECIPES[name]
 
-# %% ../nbs/02_training.ipynb 64
+# %% ../nbs/02_training.ipynb 67
 MAX_SEED = 2**32 - 1
 
 def check_seed(seed:int)->int:
@@ -743,23 +874,24 @@ def run(recipe, # A `Recipe` (see `RECIPES`)
     recipe = with_overrides(recipe, **overrides) if overrides else recipe
     check_seed(seed)
     dev = resolve_device(device); precision = resolve_precision(precision, dev)
-    started, t_load = time.strftime('%Y-%m-%dT%H:%M:%S%z'), time.perf_counter()
-    if data is None: data = load_cifar10(data_dir)
-    data_load_time = time.perf_counter() - t_load
-    synchronize(dev); t0 = time.perf_counter()
-    torch.manual_seed(seed)
-    idx = stratified_subset(data.train_labels, recipe.train_size, seed) if recipe.train_size < len(data.train_labels) else slice(None)
-    fmt = torch.channels_last
-    train_b = Batches(data.train_images[idx], data.train_labels[idx], recipe.batch_size, recipe.augment, seed=seed, device=dev, memory_format=fmt)
-    test_b = evaluation_batches(data, device=dev, memory_format=fmt)
-    net = make_model(recipe.model, recipe.width).to(dev, memory_format=fmt)
-    net.fit_to_data(normalise(data.train_images[idx][:5000].to(dev)))
-    if recipe.norm_batch: match_norm_momentum(net, recipe.batch_size, recipe.norm_batch)
-    settings = recipe.settings() | dict(seed=seed, device=str(dev), precision=precision, data_source=data.source)
-    fingerprint = to_json({k: v for k, v in settings.items() if k not in ('device', 'data_source')})
-    with freed_memory_kept(dev) as kept:  # on a CPU: no fresh pages every step, and the memory handed back afterwards
-        log = train(net, recipe, train_b, test_b, dev, precision, progress=progress, checkpoint=checkpoint, fingerprint=fingerprint, on_epoch=on_epoch)
-    synchronize(dev); wall_time = time.perf_counter() - t0
+    with hold(checkpoint, 'training run'):  # one process at a time resumes and saves a checkpoint; a save a kill cut short is cleared
+        started, t_load = time.strftime('%Y-%m-%dT%H:%M:%S%z'), time.perf_counter()
+        if data is None: data = load_cifar10(data_dir)
+        data_load_time = time.perf_counter() - t_load
+        synchronize(dev); t0 = time.perf_counter()
+        torch.manual_seed(seed)
+        idx = stratified_subset(data.train_labels, recipe.train_size, seed) if recipe.train_size < len(data.train_labels) else slice(None)
+        fmt = torch.channels_last
+        train_b = Batches(data.train_images[idx], data.train_labels[idx], recipe.batch_size, recipe.augment, seed=seed, device=dev, memory_format=fmt)
+        test_b = evaluation_batches(data, device=dev, memory_format=fmt)
+        net = make_model(recipe.model, recipe.width).to(dev, memory_format=fmt)
+        net.fit_to_data(normalise(data.train_images[idx][:5000].to(dev)))
+        if recipe.norm_batch: match_norm_momentum(net, recipe.batch_size, recipe.norm_batch)
+        settings = recipe.settings() | dict(seed=seed, device=str(dev), precision=precision, data_source=data.source)
+        fingerprint = to_json({k: v for k, v in settings.items() if k not in ('device', 'data_source')})
+        with freed_memory_kept(dev) as kept:  # on a CPU: no fresh pages every step, and the memory handed back afterwards
+            log = train(net, recipe, train_b, test_b, dev, precision, progress=progress, checkpoint=checkpoint, fingerprint=fingerprint, on_epoch=on_epoch)
+        synchronize(dev); wall_time = time.perf_counter() - t0
     last = log.rows[-1]
     final = {k: last[k] for k in ('train_loss', 'train_acc', 'test_loss', 'test_acc', 'eval_time')} | dict(train_time=last['total_time'], epochs_run=last['epoch'])
     machine = hardware(dev) | (dict(malloc_keeps_freed_memory=kept) if dev.type == 'cpu' else {})
@@ -767,7 +899,7 @@ def run(recipe, # A `Recipe` (see `RECIPES`)
                        wall_time, data_load_time, started, log.resumed_from_epoch)
     return (result, net, train_b) if return_model else result
 
-# %% ../nbs/02_training.ipynb 76
+# %% ../nbs/02_training.ipynb 79
 LR_FACTORS = (1/8, 1/4, 1/2, 1, 2, 4, 8, 16)
 TRAIN_SIZES = (6_250, 12_500, 25_000, 50_000)
 

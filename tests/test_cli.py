@@ -87,3 +87,77 @@ def test_a_wrong_flag_shows_the_subcommand_usage(capsys):
     with pytest.raises(SystemExit) as e: main(['sweep', 'lr_sweep', '--bogus', '1'])
     err = capsys.readouterr().err
     assert e.value.code == 2 and 'usage: resnet-fast sweep' in err and '--bogus' in err
+
+# ---------------------------------------------------------------------------------------------------------------
+# flags that would fail mid-run, outputs that clash, records that cannot be written where asked
+# ---------------------------------------------------------------------------------------------------------------
+TINY = ['--width', '0.0625', '--epochs', '1', '--train-size', '1000', '--batch-size', '100', '--tta-level', '0', '--no-progress']
+
+@pytest.mark.parametrize('flags, message', [
+    (['--augment', 'size=9,cutout=32'], 'cutout_size=32 is not allowed with size=9'),
+    (['--augment', 'size=9', '--batch-size', '1'], 'batch_size=1 is not allowed'),
+    (['--recipe', 'resnet18', '--batch-size', '1'], "batch_size=1 is not allowed with model='resnet18'")])
+def test_flag_combinations_that_would_fail_mid_run_are_refused_before_work(flags, message, tmp_path, capsys, monkeypatch):
+    import resnet_fast.training as training
+    monkeypatch.setattr(training, 'load_cifar10', lambda *a, **k: pytest.fail('data was loaded before the flags were checked'))
+    assert main(['train', *flags, '--out', str(tmp_path / 'r.json')]) == 2
+    err = capsys.readouterr().err
+    assert message in err and 'Traceback' not in err
+
+def test_out_and_checkpoint_on_one_file_are_refused(tmp_path, capsys):
+    same = str(tmp_path / 'x')
+    assert main(['train', '--out', same, '--checkpoint', same]) == 2 and 'both' in capsys.readouterr().err
+
+def test_a_record_saved_to_the_recovery_folder_exits_non_zero(tmp_path, capsys, monkeypatch):
+    import resnet_fast.cli as cli, resnet_fast.training as training
+    monkeypatch.setattr(training, 'RECOVERY_DIR', tmp_path / 'recovered')
+    out, real_run = tmp_path / 'gone' / 'r.json', cli.run
+    def run_then_lose_the_folder(*a, **k):
+        result = real_run(*a, **k); (tmp_path / 'gone').write_text('a file where the folder was to be'); return result
+    monkeypatch.setattr(cli, 'run', run_then_lose_the_folder)
+    assert main(['train', *TINY, '--out', str(out)]) == 1
+    assert len(list((tmp_path / 'recovered').glob('*r.json'))) == 1 and 'saved to' in capsys.readouterr().out
+
+BENCH = ['bench', '--width', '0.0625', '--epochs', '0.5', '--train-size', '1000', '--batch-size', '100', '--tta-level', '0', '--no-progress']
+
+def test_a_second_bench_on_one_out_stops_before_work_naming_the_first(tmp_path, capsys, monkeypatch):
+    import os
+    import resnet_fast.bench as bench
+    out = tmp_path / 'same.json'
+    code = f"from resnet_fast.training import hold\nwith hold({str(out)!r}, 'benchmark'): print('held', flush=True); import time; time.sleep(60)"
+    first = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    try:
+        assert first.stdout.readline().strip() == 'held'
+        monkeypatch.setattr(bench, 'load_cifar10', lambda *a, **k: pytest.fail('the second benchmark did work'))
+        assert main([*BENCH, '--seeds', '1', '--out', str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f'in use by another benchmark (process {first.pid}' in err and 'Traceback' not in err
+    finally: first.kill(); first.communicate()
+    assert not out.exists()
+
+@pytest.mark.parametrize('content', ['{"key": "x", "ru', '[1, 2]'], ids=['truncated', 'a list'])
+def test_a_seed_file_that_is_not_one_is_a_clear_error_naming_it(content, tmp_path, capsys, monkeypatch):
+    import resnet_fast.bench as bench
+    monkeypatch.setattr(bench, 'matmul_peak_flops', lambda *a, **k: 1e12)
+    out = tmp_path / 'b.json'; bench.seeds_folder(out).mkdir(); (bench.seeds_folder(out) / 'seed_0.json').write_text(content)
+    assert main([*BENCH, '--seeds', '1', '--out', str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(bench.seeds_folder(out) / 'seed_0.json') in err and 'delete it' in err and 'Traceback' not in err
+
+def test_a_full_disk_stops_bench_cleanly_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
+    import errno, os
+    import resnet_fast.bench as bench
+    monkeypatch.setattr(bench, 'matmul_peak_flops', lambda *a, **k: 1e12)
+    out, real_fsync, writes = tmp_path / 'b.json', os.fsync, []
+    def disk_full_after_one_write(fd):
+        writes.append(fd)
+        if len(writes) > 1: raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_fsync(fd)
+    monkeypatch.setattr(os, 'fsync', disk_full_after_one_write)  # seed 0 is kept, seed 1 does not fit
+    assert main([*BENCH, '--seeds', '2', '--out', str(out)]) == 1
+    err = capsys.readouterr().err
+    assert 'No space left on device' in err and 'seed_1.json' in err and 'finished seeds are kept' in err and 'Traceback' not in err
+    assert [p.name for p in bench.seeds_folder(out).iterdir()] == ['seed_0.json'] and not out.exists()
+    monkeypatch.setattr(os, 'fsync', real_fsync)
+    assert main([*BENCH, '--seeds', '2', '--out', str(out)]) == 0
+    assert 'seed 0: kept from an earlier' in capsys.readouterr().out and [r['seed'] for r in json.loads(out.read_text())['runs']] == [0, 1]

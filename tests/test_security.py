@@ -78,3 +78,13 @@ def test_string_labels_in_an_npz_are_a_clear_error(cifar, tmp_path):
     np.savez(tmp_path/'cifar10_train.npz', images=cifar.train_images.permute(0, 2, 3, 1).numpy(), labels=np.array(['cat'] * 50_000))
     np.savez(tmp_path/'cifar10_test.npz', images=cifar.test_images.permute(0, 2, 3, 1).numpy(), labels=cifar.test_labels.numpy())
     with pytest.raises(DataError, match='labels have dtype <U3'): load_cifar10(tmp_path, download=False)
+
+def test_a_protocol_5_pickle_of_a_genuine_batch_loads_and_an_object_array_in_one_is_refused(cifar, tmp_path):
+    images = cifar.train_images.numpy().reshape(50_000, -1)
+    batch = dict(batch_label='training batch', labels=[int(v) for v in cifar.train_labels[:10_000]], data=np.ascontiguousarray(images[:10_000]))
+    _batches_folder(tmp_path / 'new', pickle.dumps(batch, protocol=5), cifar)  # numpy._core.numeric._frombuffer
+    assert torch.equal(load_cifar10(tmp_path / 'new', download=False).train_images, cifar.train_images)
+    marker = tmp_path / 'pwned'
+    _batches_folder(tmp_path / 'evil', pickle.dumps(dict(batch, data=np.array([Payload(marker)], dtype=object)), protocol=5), cifar)
+    with pytest.raises(DataError, match='data_batch_1.*refusing'): load_cifar10(tmp_path / 'evil', download=False)
+    assert not marker.exists()

@@ -322,3 +322,90 @@ def test_fault_sigkill_of_the_driver_leaves_nothing_running_and_the_next_sweep_r
     done_before = sorted(p.stem for p in lr_dir.glob('*=*.json'))
     assert sweep(**kw, progress=False) == dict(done=4 - len(done_before), skipped=len(done_before), failed=0)
     assert_complete(lr_dir)
+
+# ---------------------------------------------------------------------------------------------------------------
+# what the sweep checks before any work, and what it writes: never through a link, readable by all, nothing half-written
+# ---------------------------------------------------------------------------------------------------------------
+def _sweep_cli(results, data, *more):
+    from resnet_fast.cli import main
+    return main(['sweep', 'lr_sweep', '--preset', 'smoke', '--results-dir', str(results), '--data-dir', str(data), '--threads', '1', *more])
+
+@pytest.mark.parametrize('target', ['precious.txt', 'not-yet.txt'], ids=['to a file', 'dangling'])
+def test_a_link_at_the_sweep_lock_is_refused_not_written_through(target, tmp_path, lr_dir, capsys):
+    lr_dir.mkdir(parents=True); (tmp_path / 'precious.txt').write_text('mine')
+    (lr_dir / '.sweep.lock').symlink_to(tmp_path / target)
+    assert _sweep_cli(tmp_path / 'results', DATA) == 2
+    err = capsys.readouterr().err
+    assert 'symbolic link' in err and 'Traceback' not in err
+    assert (tmp_path / 'precious.txt').read_text() == 'mine' and not (tmp_path / 'not-yet.txt').exists()
+
+@pytest.mark.parametrize('case', ['results-dir is a file', 'results-dir read-only', 'data-dir missing', 'data-dir without CIFAR-10'])
+def test_a_bad_results_dir_or_data_dir_is_refused_before_any_work(case, tmp_path, capsys, monkeypatch):
+    results, data, real_access = tmp_path / 'results', DATA, os.access
+    if case == 'results-dir is a file': results.write_text('x'); message = 'is not a folder'
+    if case == 'results-dir read-only':  # as root a mode does not stop writes, so the check is told the folder is read-only
+        results.mkdir(); monkeypatch.setattr(os, 'access', lambda p, m, **k: Path(p) != results and real_access(p, m, **k))
+        message = 'not a writable folder'
+    if case == 'data-dir missing': data, message = tmp_path / 'nonexistent', 'no such folder'
+    if case == 'data-dir without CIFAR-10': data, message = tmp_path / 'empty', 'holds no CIFAR-10'; data.mkdir()
+    before = sorted(tmp_path.rglob('*'))
+    assert _sweep_cli(results, data) == 2
+    err = capsys.readouterr().err
+    assert message in err and 'Traceback' not in err and sorted(tmp_path.rglob('*')) == before  # nothing made, /nonexistent included
+
+def test_sweep_records_are_readable_by_all_like_every_other_record(tmp_path):
+    from resnet_fast.sweep import commit_run, record_failure
+    assert commit_run(tmp_path, 'seed=0', '{}', dict(experiment='lr_sweep', preset='smoke', params=dict(seed=0), summary={}))
+    record_failure(tmp_path, 'seed=1', dict(seed=1), 'failed', 'crashed', '{}')
+    collect(tmp_path)
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {
+        n: '0o644' for n in ('seed=0.json', 'seed=0.ipynb', 'seed=1.failed.json', 'seed=1.failed.ipynb', 'results.csv')}
+
+def test_the_folders_of_killed_ray_tasks_are_removed_by_the_next_task(tmp_path, monkeypatch):
+    import subprocess, tempfile
+    import resnet_fast.sweep as sw
+    code = "from resnet_fast.sweep import run_folder\nwith run_folder() as d: print(d, flush=True); import time; time.sleep(60)"
+    killed = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    left = Path(killed.stdout.readline().strip()); killed.kill(); killed.communicate()
+    assert left.parent == tmp_path and left.exists()  # what a killed task leaves
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
+    monkeypatch.setattr(sw, 'start_run', lambda args, env, log: subprocess.Popen(['true']))  # a task that ends at once, without papermill
+    monkeypatch.setitem(sys.modules, 'ray', None)  # outside a Ray worker: no node to name
+    assert sw.ray_run('n.ipynb', '{}', {}, 1, 'm')['status'] == 'failed'  # no metrics: a failure, as a real notebook that wrote none
+    assert not list(tmp_path.glob('resnet_fast_run_*'))  # the killed task's folder and its own, both gone
+
+class _InstantRuns:
+    "A backend whose runs finish at once with a made-up result; once `full` is set, the disk is full and each run fails."
+    name, slots, full = 'local', 1, []
+    def __init__(self, workers, threads): self.jobs, self.finished_jobs = [], 0
+    def start(self, job): self.jobs.append(job)
+    def pending(self): return len(self.jobs)
+    def running(self): return len(self.jobs)
+    def stop(self): jobs, self.jobs = self.jobs, []; return jobs
+    def describe(self): return 'instant runs'
+    def close(self): pass
+    def finished(self, timeout):
+        if not self.jobs: return []
+        job = self.jobs.pop(0); self.finished_jobs += 1
+        if self.finished_jobs == 3 and self.full is not None: self.full.append(1)  # the disk fills up while the third run goes
+        if self.full: return [(job, dict(status='failed', notebook='{}', reason='crashed', returncode=1))]  # its failure record must be written
+        return [(job, dict(status='ok', notebook='{}', metrics=dict(experiment=job.experiment, preset='smoke', params=job.params, summary=dict(test_acc=0.5))))]
+
+def test_a_full_disk_stops_the_sweep_cleanly_and_the_rerun_completes(tmp_path, lr_dir, capsys, monkeypatch):
+    import errno
+    import resnet_fast.sweep as sw
+    real_fsync, full = os.fsync, []
+    def fsync(fd):
+        if full: raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_fsync(fd)
+    monkeypatch.setattr(os, 'fsync', fsync)
+    monkeypatch.setattr(sw, 'LocalRuns', type('Runs', (_InstantRuns,), dict(full=full)))
+    assert _sweep_cli(tmp_path / 'results', DATA) == 1
+    err = capsys.readouterr().err
+    assert 'No space left on device' in err and 'failed.json' in err and 'finished combinations are kept' in err and 'Traceback' not in err
+    kept = sorted(p.stem for p in lr_dir.glob('*=*.json'))
+    assert len(kept) == 2 and all(read_metrics(lr_dir / f'{n}.json') for n in kept)  # every finished result intact
+    assert not list(lr_dir.glob('.*.tmp')) and not list(lr_dir.glob('*.failed.*'))  # nothing half-written
+    full.clear(); monkeypatch.setattr(sw, 'LocalRuns', type('Runs', (_InstantRuns,), dict(full=None)))  # space freed
+    assert _sweep_cli(tmp_path / 'results', DATA) == 0
+    assert_complete(lr_dir)

@@ -168,3 +168,85 @@ def test_the_main_job_resumes_to_the_same_result(cifar, tmp_path):
     resumed = run(RECIPES['fastest'], checkpoint=ckpt, **kw)
     numbers = lambda r: {k: r.final[k] for k in ('train_loss', 'train_acc', 'test_loss', 'test_acc')}
     assert resumed.resumed_from_epoch == 1 and numbers(resumed) == numbers(full)
+
+# ---------------------------------------------------------------------------------------------------------------
+# nothing lost at the worst moment: kills during saves, full disks, edited checkpoints
+# ---------------------------------------------------------------------------------------------------------------
+TINY = ['--width', '0.0625', '--epochs', '3', '--train-size', '1000', '--batch-size', '100', '--tta-level', '0', '--no-progress']
+SLOW_SECOND_SAVE = """
+import sys, time, torch
+real, calls = torch.save, []
+def slow_save(obj, f, *a, **k):  # the second checkpoint: half written, then the process is killed while writing the rest
+    calls.append(1)
+    if len(calls) < 2: return real(obj, f, *a, **k)
+    import io; buf = io.BytesIO(); real(obj, buf); f.write(buf.getvalue()[:len(buf.getvalue()) // 2]); f.flush()
+    print('half written', flush=True); time.sleep(120)
+torch.save = slow_save
+from resnet_fast.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+def _train(*args, tmp_path, script=None):
+    import os, subprocess, sys
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    cmd = [sys.executable, '-c', script, 'train', *args] if script else [Path(sys.executable).parent/'resnet-fast', 'train', *args]
+    return subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+def test_a_kill_during_a_checkpoint_save_resumes_to_the_same_numbers(tmp_path):
+    ckpt = tmp_path / 'k.ckpt'
+    killed = _train(*TINY, '--checkpoint', str(ckpt), '--out', str(tmp_path / 'killed.json'), tmp_path=tmp_path, script=SLOW_SECOND_SAVE)
+    assert any('half written' in line for line in killed.stdout), killed.communicate()
+    left = list(tmp_path.glob('.k.ckpt.*.tmp'))
+    assert len(left) == 1 and left[0].stat().st_size > 0  # the temporary file being written
+    killed.kill(); killed.communicate()
+    assert torch.load(ckpt, weights_only=True)['epoch'] == 1  # the previous epoch's checkpoint, whole
+    resumed = _train(*TINY, '--checkpoint', str(ckpt), '--out', str(tmp_path / 'resumed.json'), tmp_path=tmp_path)
+    _, err = resumed.communicate(timeout=300); assert resumed.returncode == 0, err
+    from resnet_fast.cli import main
+    threads = torch.get_num_threads(); torch.set_num_threads(1)  # as the runs above: the same threads give the same numbers
+    try: assert main(['train', *TINY, '--out', str(tmp_path / 'plain.json')]) == 0  # the uninterrupted run
+    finally: torch.set_num_threads(threads)
+    assert not list(tmp_path.glob('.*.tmp'))  # cleared by the resumed run: never a result
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ('resumed.json', 'plain.json'))
+    assert a['resumed_from_epoch'] == 1 and len(a['rows']) == 3
+    numbers = lambda r: [(row['train_loss'], row['train_acc'], row['test_acc']) for row in r['rows']] + [r['final']['test_acc']]
+    assert numbers(a) == numbers(b)
+
+def test_a_full_disk_stops_train_cleanly_and_the_rerun_resumes(tmp_path, capsys, monkeypatch):
+    import errno, os
+    from resnet_fast.cli import main
+    ckpt, out, real_fsync, writes = tmp_path / 'k.ckpt', tmp_path / 'r.json', os.fsync, []
+    def disk_full_after_one_write(fd):
+        writes.append(fd)
+        if len(writes) > 1: raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_fsync(fd)
+    monkeypatch.setattr(os, 'fsync', disk_full_after_one_write)  # the first checkpoint fits, the second does not
+    assert main(['train', *TINY, '--checkpoint', str(ckpt), '--out', str(out)]) == 1
+    err = capsys.readouterr().err
+    assert 'No space left on device' in err and str(ckpt) in err and 'rerun the same command to resume' in err and 'Traceback' not in err
+    assert torch.load(ckpt, weights_only=True)['epoch'] == 1 and not out.exists() and not list(tmp_path.glob('.*.tmp'))
+    monkeypatch.setattr(os, 'fsync', real_fsync)  # space freed
+    assert main(['train', *TINY, '--checkpoint', str(ckpt), '--out', str(out)]) == 0
+    assert json.loads(out.read_text())['resumed_from_epoch'] == 1
+
+EDITS = {'resized weights': lambda s: s['model'].update({k: torch.zeros(2, 2) for k in list(s['model'])[:1]}),
+         'no rows at epoch 5': lambda s: s.update(rows=[], epoch=5), "epoch 'x'": lambda s: s.update(epoch='x'),
+         'a row without columns': lambda s: s.update(rows=[{'a': 1}]), 'epoch -3': lambda s: s.update(epoch=-3),
+         'rows of another epoch': lambda s: s.update(rows=s['rows'][:1]), 'resized momentum': lambda s: s['optimizer']['state'][0].update(momentum_buffer=torch.zeros(1))}
+
+def test_an_edited_checkpoint_is_a_clear_error_naming_it(cifar, tmp_path):
+    kw = dict(width=0.0625, batch_size=100, train_size=1000, data=cifar, progress=False, epochs=2)
+    ckpt = tmp_path / 'c.ckpt'; run(RECIPES['resnet9'], checkpoint=ckpt, **kw)
+    good = torch.load(ckpt, weights_only=True)
+    for what, edit in EDITS.items():
+        state = copy.deepcopy(good); edit(state); torch.save(state, ckpt)  # the fingerprint still matches
+        with pytest.raises(ValueError, match=f'checkpoint {ckpt} .*delete it to start afresh'): run(RECIPES['resnet9'], checkpoint=ckpt, **kw)
+    torch.save(good, ckpt); assert run(RECIPES['resnet9'], checkpoint=ckpt, **kw).resumed_from_epoch == 2  # the genuine one resumes
+
+def test_a_diverged_run_counts_only_the_images_it_trained_on(cifar):
+    from resnet_fast.bench import seed_record
+    r = run(RECIPES['resnet9'], width=0.25, epochs=3, batch_size=128, train_size=2000, lr_mult=1e5, data=cifar, progress=False)
+    assert r.diverged and r.diverged_at < 1
+    images = (round(r.diverged_at * (2000 // 128)) + 1) * 128  # up to and including the step whose loss was not finite
+    s = seed_record(r, flops_per_image=1)
+    assert s['images_per_s'] == pytest.approx(images / r.final['train_time']) and images < 2000
