@@ -167,6 +167,8 @@ def _ci(m, lo, hi, digits=3, scale=1): return f'{scale * m:.{digits}f} [{scale *
 def batch_claims(b:pd.DataFrame)->list:
     "Claim 1 from the batch-size experiment (`results.csv` rows as a frame): accuracy at the larger batch with the LR +10% against the smaller, and validation noise."
     small, large = b.batch_size.min(), b.batch_size.max()
+    if small == large: return [_row(c, what, 'as below, once both batch sizes have runs', 'undecided', f'runs at batch {small} only so far')
+                               for c, what in (('1a', 'the larger batch with the LR +10% matches the smaller'), ('1b', 'validation is noisier at the larger batch'))]
     acc = {k: b[b.batch_size == k].test_acc for k in (small, large)}
     d, lo, hi = welch_interval(acc[large], acc[small])
     n = f'{len(acc[small])} and {len(acc[large])} seeds'
