@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .data import AUGMENT_WORDS, DataError
 from .model import MODELS
-from .training import FREEZE_WORDS, PRECISIONS, RECIPES, RECIPE_FIELDS, Busy, check_writable, get_recipe, run, with_overrides
+from .training import FREEZE_WORDS, PRECISIONS, RECIPES, RECIPE_FIELDS, Busy, check_folder, check_writable, get_recipe, run, with_overrides
 from .bench import PEERS, bench
 from .sweep import EXPERIMENTS, SweepBusy, sweep
 from .training import PRESETS
@@ -128,7 +128,7 @@ def add_sweep_args(p:argparse.ArgumentParser):
     p.add_argument('experiment', help=f"{', '.join(sorted(EXPERIMENTS))} or all")
     p.add_argument('--preset', default='fast_sgd', help=f"scale: {'; '.join(f'{k}: {v.purpose}' for k, v in PRESETS.items())} (default: %(default)s)")
     p.add_argument('--workers', type=int, default=1, help='combinations run at once; threads are split between them (default: %(default)s)')
-    p.add_argument('--results-dir', type=Path, default=Path('results'), help='results go to RESULTS_DIR/PRESET/EXPERIMENT/ (default: %(default)s)')
+    p.add_argument('--out', type=Path, default=Path('results'), help='results folder: each run goes to OUT/PRESET/EXPERIMENT/ (default: %(default)s)')
     p.add_argument('--data-dir', default=None, help='CIFAR-10 folder passed to every run (default: $RESNET_FAST_DATA, then ~/.cache/resnet_fast/cifar10)')
     p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)")
     p.add_argument('--threads', type=int, default=None, help='torch threads of every run, recorded in its metrics; the same threads give the same numbers (default: cores // workers locally, --cpus-per-task on Ray)')
@@ -140,7 +140,7 @@ def add_sweep_args(p:argparse.ArgumentParser):
 
 def sweep_command(args)->int:
     "Run the sweep (it checks every flag before any run); exit code 1 if any combination failed or a write failed, 130 if stopped."
-    try: counts = sweep(args.experiment, args.preset, args.results_dir, args.workers, args.data_dir, args.device, backend=args.backend,
+    try: counts = sweep(args.experiment, args.preset, check_folder(args.out, '--out'), args.workers, args.data_dir, args.device, backend=args.backend,
                         address=args.address, cpus_per_task=args.cpus_per_task, max_retries=args.max_retries, threads=args.threads, points=args.points)
     except (ValueError, SweepBusy) as e:
         print(f'resnet-fast sweep: error: {e}', file=sys.stderr); return 2

@@ -13,7 +13,7 @@ from .sweep import read_metrics
 
 # %% auto 0
 __all__ = ['ARTICLE', 'trained_freeze', 'describe_recipe', 'format_run', 'format_bench', 'format_peer', 'bench_seeds_table',
-           'load_benches', 'experiment_records']
+           'load_benches', 'experiment_records', 'short_machine', 'bench_table']
 
 # %% ../nbs/09_report.ipynb 6
 ARTICLE = {  # the series' own figures (one NVIDIA V100, its full protocol) and its peers', each with its source named
@@ -88,3 +88,19 @@ def load_benches(results:str|Path='results')->dict:
 def experiment_records(root:str|Path, experiment:str)->list[dict]:
     "The metrics records (parameters, summary and run records) of `experiment`'s finished combinations in `root`."
     return [m for f in sorted((Path(root)/experiment).glob('*=*.json')) if (m := read_metrics(f)) is not None]
+
+# %% ../nbs/09_report.ipynb 12
+def short_machine(hw:dict)->str:
+    "The device of a `hardware` record in a few words: the GPU, or the CPU with its family and model and the threads used."
+    if hw.get('gpu'): return hw['gpu']
+    family = f"family {hw['cpu_family']} model {hw['cpu_model']}" if hw.get('cpu_family') else 'family not recorded'
+    return f"{hw['cpu']} {family}, {hw['torch_threads']} threads"
+
+def bench_table(results:str|Path='results'):
+    "Every recipe's fastest committed benchmark on each machine: accuracy over its seeds and median time of a run, sorted by time."
+    import pandas as pd
+    rows = [dict(recipe=b.settings.get('recipe') or b.settings['model'], machine=short_machine(b.hardware), seeds=b.summary['seeds'],
+                 mean_acc_pct=100 * b.summary['mean_test_acc'], runs_at_94_pct=100 * b.summary['fraction_reaching_target'],
+                 median_s=b.summary['median_wall_time'], record=name) for name, b in load_benches(results).items()]
+    d = pd.DataFrame(rows, columns=['recipe', 'machine', 'seeds', 'mean_acc_pct', 'runs_at_94_pct', 'median_s', 'record'])
+    return d.sort_values('median_s').drop_duplicates(['recipe', 'machine']).reset_index(drop=True).round(dict(mean_acc_pct=2, runs_at_94_pct=0, median_s=1))

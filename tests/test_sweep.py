@@ -328,7 +328,7 @@ def test_fault_sigkill_of_the_driver_leaves_nothing_running_and_the_next_sweep_r
 # ---------------------------------------------------------------------------------------------------------------
 def _sweep_cli(results, data, *more):
     from resnet_fast.cli import main
-    return main(['sweep', 'lr_sweep', '--preset', 'smoke', '--results-dir', str(results), '--data-dir', str(data), '--threads', '1', *more])
+    return main(['sweep', 'lr_sweep', '--preset', 'smoke', '--out', str(results), '--data-dir', str(data), '--threads', '1', *more])
 
 @pytest.mark.parametrize('target', ['precious.txt', 'not-yet.txt'], ids=['to a file', 'dangling'])
 def test_a_link_at_the_sweep_lock_is_refused_not_written_through(target, tmp_path, lr_dir, capsys):
@@ -339,11 +339,11 @@ def test_a_link_at_the_sweep_lock_is_refused_not_written_through(target, tmp_pat
     assert 'symbolic link' in err and 'Traceback' not in err
     assert (tmp_path / 'precious.txt').read_text() == 'mine' and not (tmp_path / 'not-yet.txt').exists()
 
-@pytest.mark.parametrize('case', ['results-dir is a file', 'results-dir read-only', 'data-dir missing', 'data-dir without CIFAR-10'])
+@pytest.mark.parametrize('case', ['out is a file', 'out read-only', 'data-dir missing', 'data-dir without CIFAR-10'])
 def test_a_bad_results_dir_or_data_dir_is_refused_before_any_work(case, tmp_path, capsys, monkeypatch):
     results, data, real_access = tmp_path / 'results', DATA, os.access
-    if case == 'results-dir is a file': results.write_text('x'); message = 'is not a folder'
-    if case == 'results-dir read-only':  # as root a mode does not stop writes, so the check is told the folder is read-only
+    if case == 'out is a file': results.write_text('x'); message = 'is not a folder'
+    if case == 'out read-only':  # as root a mode does not stop writes, so the check is told the folder is read-only
         results.mkdir(); monkeypatch.setattr(os, 'access', lambda p, m, **k: Path(p) != results and real_access(p, m, **k))
         message = 'not a writable folder'
     if case == 'data-dir missing': data, message = tmp_path / 'nonexistent', 'no such folder'

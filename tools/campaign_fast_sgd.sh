@@ -28,7 +28,7 @@ mkdir -p "$LOGS"
 sweep() {
   echo "$(date -u +%FT%TZ) commit $(git rev-parse HEAD): resnet-fast sweep $* --preset fast_sgd --threads 1"
   PYTHONPATH="$PWD" "$PYTHON" -c 'import sys; from resnet_fast.cli import main; sys.exit(main())' \
-    sweep "$@" --preset fast_sgd --threads 1 --results-dir "$RESULTS" 2>&1
+    sweep "$@" --preset fast_sgd --threads 1 --out "$RESULTS" 2>&1
   rc=$?; [ $rc -eq 130 ] && exit 130  # stopped (Ctrl-C): end this lane here, not go on to its next sweep
   return $rc
 }
