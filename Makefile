@@ -1,6 +1,6 @@
 # Two commands do all set-up on a fresh machine with Python 3.11 and make:
 #   make run    install into .venv and run the main job: the fastest recipe, resumable (Ctrl-C, then make run again)
-#   make test   install into .venv (with the dev tools), find chromium + chromedriver for the docs tests (as root
+#   make test   install into .venv (with the dev tools), lint with ruff (pyproject.toml), find chromium + chromedriver for the docs tests (as root
 #               with apt-get, install them; otherwise those tests skip and print the command to run), then run
 #               every test: the unit tests, every notebook top to bottom as JupyterLab's Run All (in a scratch
 #               copy, 3 minutes at most each), the hygiene checks and the docs site in a browser
@@ -30,6 +30,7 @@ run: $(STAMP)
 	&& rm -f runs/fastest_$$n.ckpt
 
 test: $(STAMP) browser
+	$(VENV)/bin/ruff check
 	$(VENV)/bin/python -m pytest -q tests
 
 # The docs tests drive chromium through chromedriver. Found on PATH: nothing to do. Missing, as root with apt-get:

@@ -9,10 +9,14 @@ from pathlib import Path
 
 from .data import AUGMENT_WORDS, DataError
 from .model import MODELS
-from .training import FREEZE_WORDS, PRECISIONS, RECIPES, RECIPE_FIELDS, Busy, check_folder, check_writable, get_recipe, run, with_overrides
+from .machine import DEVICES, PRECISIONS
+from .records import Busy, check_folder, check_writable
+from .model import FREEZE_WORDS
+from .training import RECIPES, RECIPE_FIELDS, get_recipe, run
 from .bench import PEERS, bench
-from .sweep import EXPERIMENTS, SweepBusy, sweep
-from .training import PRESETS
+from .grids import EXPERIMENTS
+from .sweep import SweepBusy, sweep
+from .presets import PRESETS
 from .report import format_bench, format_run
 
 # %% auto 0
@@ -43,11 +47,11 @@ def add_recipe_args(p:argparse.ArgumentParser):
 
 def recipe_from(args):
     "The recipe named by `--recipe`, with the fields given as flags replaced (checked when it is built)."
-    return with_overrides(get_recipe(args.recipe), **{k: v for k in RECIPE_FLAGS if (v := getattr(args, k)) is not None})
+    return get_recipe(args.recipe).variant(**{k: v for k in RECIPE_FLAGS if (v := getattr(args, k)) is not None})
 
 def add_run_args(p:argparse.ArgumentParser):
     "The flags every training command shares: device, precision, data and progress."
-    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)")
+    p.add_argument('--device', default='auto', help=f"{DEVICES} (default: %(default)s)")
     p.add_argument('--precision', default='auto', help=f"{', '.join(PRECISIONS)}: auto is bf16 on CPU, fp16 on CUDA (default: %(default)s)")
     p.add_argument('--data-dir', default=None, help='CIFAR-10 folder: npz files or cifar-10-batches-py; downloaded there if empty '
                                                     '(default: $RESNET_FAST_DATA, then ~/.cache/resnet_fast/cifar10)')
@@ -56,7 +60,8 @@ def add_run_args(p:argparse.ArgumentParser):
 # %% ../nbs/10_cli.ipynb 8
 def default_out(recipe, seed:int)->Path:
     "A results file name that encodes the run's recipe and seed."
-    return Path('results')/f'{recipe.name}_{recipe.model}_w{recipe.width:g}_e{recipe.epochs:g}_b{recipe.batch_size}_lr{recipe.lr_mult:g}_n{recipe.train_size}_{str(recipe.augment).replace(",", "-").replace(":", "-")}_s{seed}.json'
+    augment = str(recipe.augment).replace(',', '-').replace(':', '-')
+    return Path('results')/f'{recipe.name}_{recipe.model}_w{recipe.width:g}_e{recipe.epochs:g}_b{recipe.batch_size}_lr{recipe.lr_mult:g}_n{recipe.train_size}_{augment}_s{seed}.json'
 
 def check_outputs(out:Path, checkpoint:Path|None)->Path:
     "Before any work: `out` must be a new file in a writable folder; `checkpoint`, if any, a file (to resume) or a new one, and not `out`."
@@ -116,7 +121,7 @@ def bench_command(args)->int:
     except OSError as e:  # a full disk: the seeds finished before it are kept
         print(f'resnet-fast bench: error: {e}; finished seeds are kept: rerun the same command to resume', file=sys.stderr); return 1
     except KeyboardInterrupt:
-        print(f'\nresnet-fast bench: interrupted; finished seeds are kept, rerun the same command to resume', file=sys.stderr); return 130
+        print('\nresnet-fast bench: interrupted; finished seeds are kept, rerun the same command to resume', file=sys.stderr); return 130
     print(format_bench(result))
     if not out.exists(): return 1  # the record went to the recovery folder (the message above says where)
     print(f'wrote {out}')
@@ -130,9 +135,11 @@ def add_sweep_args(p:argparse.ArgumentParser):
     p.add_argument('--workers', type=int, default=1, help='combinations run at once; threads are split between them (default: %(default)s)')
     p.add_argument('--out', type=Path, default=Path('results'), help='results folder: each run goes to OUT/PRESET/EXPERIMENT/ (default: %(default)s)')
     p.add_argument('--data-dir', default=None, help='CIFAR-10 folder passed to every run (default: $RESNET_FAST_DATA, then ~/.cache/resnet_fast/cifar10)')
-    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: %(default)s)")
-    p.add_argument('--threads', type=int, default=None, help='torch threads of every run, recorded in its metrics; the same threads give the same numbers (default: cores // workers locally, --cpus-per-task on Ray)')
-    p.add_argument('--backend', choices=['local', 'ray'], default='local', help="'local': papermill processes on this machine; 'ray': one Ray task per combination (pip install 'resnet_fast[ray]') (default: %(default)s)")
+    p.add_argument('--device', default='auto', help=f"{DEVICES} (default: %(default)s)")
+    p.add_argument('--threads', type=int, default=None, 
+                   help='torch threads of every run, recorded in its metrics; the same threads give the same numbers (default: cores // workers locally, --cpus-per-task on Ray)')
+    p.add_argument('--backend', choices=['local', 'ray'], default='local', 
+                   help="'local': papermill processes on this machine; 'ray': one Ray task per combination (pip install 'resnet_fast[ray]') (default: %(default)s)")
     p.add_argument('--address', default=None, help='Ray cluster address, e.g. HEAD_HOST:6379 or auto (default: $RAY_ADDRESS, else a one-machine cluster for this sweep)')
     p.add_argument('--cpus-per-task', type=float, default=1, help='CPUs each Ray task asks for, and its default threads (default: %(default)s)')
     p.add_argument('--points', default=None, help="only these combinations of the grid, with these seeds, e.g. 'batch_size=128 lr_mult=4,8 seed=1,2' (default: the whole grid)")

@@ -8,19 +8,20 @@ import torch
 import torch.nn.functional as F
 
 from .data import Batches
-from .training import RECIPES, Schedule, autocast
+from .optim import Schedule
+from .machine import autocast
 
 # %% auto 0
 __all__ = ['forgetting_schedule', 'replay_losses', 'forgetting_age']
 
-# %% ../nbs/04_forgetting.ipynb 5
+# %% ../nbs/04_forgetting.ipynb 6
 def forgetting_schedule(base:Schedule, # The recipe's schedule: its peak, at its batch size, is held
                         warmup:int, constant:int)->Schedule:
     "Linear warm-up from 0 to `base`'s peak over `warmup` epochs, then constant for `constant` epochs."
     peak = max(base.values)
     return Schedule((0, warmup, warmup + constant), (0, peak, peak), base.batch_size)
 
-# %% ../nbs/04_forgetting.ipynb 8
+# %% ../nbs/04_forgetting.ipynb 9
 @torch.no_grad()
 def replay_losses(model, batches:Batches, epochs, device, precision:str)->list[dict]:
     "Mean loss of the frozen `model` on every batch of `epochs` (counted from 0), in the order seen, with how long ago each was seen."
@@ -35,7 +36,7 @@ def replay_losses(model, batches:Batches, epochs, device, precision:str)->list[d
             rows.append(dict(epoch=epoch + 1, batch=i, steps_ago=steps_ago, epochs_ago=(steps_ago + 1) / steps, loss=loss))
     return rows
 
-# %% ../nbs/04_forgetting.ipynb 10
+# %% ../nbs/04_forgetting.ipynb 11
 def forgetting_age(rows:list, # `replay_losses` rows
                    level:float, # The loss of batches the model does not remember
                    bin_epochs:float=0.1, # Width of an age bin, in epochs

@@ -4,16 +4,18 @@
 
 # %% ../nbs/01_model.ipynb 3
 from __future__ import annotations
+import functools
 from collections import OrderedDict
 from functools import partial
 import torch
 from torch import nn
 
 # %% auto 0
-__all__ = ['RESNET9', 'RESNET18', 'FAST_NET', 'MODELS', 'MAX_WIDTH', 'Network', 'conv3x3', 'conv_bn', 'Residual', 'Mul', 'scaled',
-           'resnet9', 'PreActBlock', 'ConcatPool', 'resnet18', 'frozen_weight_batch_norm', 'identity_conv3x3',
-           'conv_group', 'WhitenedNet', 'fast_net', 'image_patches', 'whitening_filters', 'make_model',
-           'count_parameters', 'layer_flops', 'forward_flops']
+__all__ = ['RESNET9', 'RESNET18', 'FAST_NET', 'MODELS', 'MAX_WIDTH', 'FREEZE_WORDS', 'Network', 'conv3x3', 'conv_bn', 'Residual',
+           'Mul', 'scaled', 'resnet9', 'PreActBlock', 'ConcatPool', 'resnet18', 'frozen_weight_batch_norm',
+           'identity_conv3x3', 'conv_group', 'WhitenedNet', 'fast_net', 'image_patches', 'whitening_filters',
+           'make_model', 'count_parameters', 'layer_flops', 'forward_flops', 'learnt_parameters', 'has_batch_norm',
+           'parse_freeze', 'named_by', 'freeze_epochs', 'freeze_at']
 
 # %% ../nbs/01_model.ipynb 6
 class Network(nn.Sequential):
@@ -200,3 +202,57 @@ def layer_flops(model:nn.Module, image_size:int=32)->list:
 def forward_flops(model:nn.Module, image_size:int=32)->int:
     "FLOPs (2 x multiply-adds) of convolutions and linear layers for one forward pass of one image."
     return sum(flops for _, flops in layer_flops(model, image_size))
+
+# %% ../nbs/01_model.ipynb 32
+@functools.cache
+def learnt_parameters(model:str, width:float=1.0)->tuple:
+    "Names of the learnt parameters of the network `model`, built once per model and width on the meta device (no memory, no arithmetic)."
+    with torch.device('meta'): net = make_model(model, width)
+    return tuple(name for name, p in net.named_parameters() if p.requires_grad)
+
+@functools.cache
+def has_batch_norm(model:str)->bool:
+    "Whether the network `model` normalises with batch statistics (then a training step needs at least 2 images)."
+    with torch.device('meta'): net = make_model(model, 0.0625)
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())
+
+FREEZE_WORDS = "'none', or comma-separated epoch:name pairs such as '3:whiten.bias,6:block1' (a name is a parameter's or a layer's)"
+
+def parse_freeze(freeze, # `(epoch, name)` pairs, or a spec such as '3:whiten.bias,6:block1'
+                 names:tuple, # The network's learnt parameters (`learnt_parameters`)
+                 max_epoch:float=1000, # The latest epoch a pair may name
+                )->tuple:
+    "`freeze` as a tuple of `(epoch, name)` pairs sorted by epoch, each name a learnt parameter of `names` or a layer holding some."
+    spec = freeze
+    if isinstance(freeze, str):
+        words = [w.strip() for w in freeze.split(',') if w.strip()]
+        pairs = [] if words == ['none'] else [w.partition(':')[::2] for w in words]
+        try: freeze = [(float(e), n.strip()) for e, n in pairs]
+        except ValueError: freeze = None
+        if freeze is None or any(not n for _, n in freeze): raise ValueError(f'freeze={spec!r} is not allowed: use {FREEZE_WORDS}.')
+    try: pairs = [(e, n) for e, n in freeze]
+    except (TypeError, ValueError): raise ValueError(f'freeze={spec!r} is not allowed: use {FREEZE_WORDS}.') from None
+    for epoch, name in pairs:
+        if not (isinstance(epoch, (int, float)) and not isinstance(epoch, bool) and 0 <= epoch <= max_epoch):
+            raise ValueError(f'freeze={spec!r} is not allowed: the epoch of {name!r} must be a number in [0, {max_epoch:g}], not {epoch!r}.')
+        if not (isinstance(name, str) and any(named_by(n, name) for n in names)):
+            raise ValueError(f'freeze={spec!r} is not allowed: {name!r} is not a learnt parameter or layer of this network '
+                             f"(give it its own freeze, or 'none': --freeze on the command line); its learnt parameters: {', '.join(names)}.")
+    return tuple(sorted((float(e), n) for e, n in pairs))
+
+
+def named_by(parameter:str, name:str)->bool:
+    "Whether `name` is the parameter called `parameter` or a layer holding it (`block1` names `block1.conv1.weight`, not `block10.bias`)."
+    return parameter == name or parameter.startswith(name + '.')
+
+def freeze_epochs(net:nn.Module, freeze:tuple)->list:
+    "`(parameter, epoch)` for each learnt parameter of `net` that `freeze` names: it stops learning at the earliest epoch naming it."
+    until = {}
+    for epoch, name in sorted(freeze):
+        for parameter, p in net.named_parameters():
+            if p.requires_grad and named_by(parameter, name): until.setdefault(parameter, (p, epoch))
+    return list(until.values())
+
+def freeze_at(stops:list, epoch:float):
+    "Stop the learning of each parameter of `stops` (from `freeze_epochs`) whose epoch has come by the (fractional) `epoch`."
+    for p, until in stops: p.requires_grad_(epoch < until)

@@ -109,8 +109,8 @@ def test_out_and_checkpoint_on_one_file_are_refused(tmp_path, capsys):
     assert main(['train', '--out', same, '--checkpoint', same]) == 2 and 'both' in capsys.readouterr().err
 
 def test_a_record_saved_to_the_recovery_folder_exits_non_zero(tmp_path, capsys, monkeypatch):
-    import resnet_fast.cli as cli, resnet_fast.training as training
-    monkeypatch.setattr(training, 'RECOVERY_DIR', tmp_path / 'recovered')
+    import resnet_fast.cli as cli, resnet_fast.records as records
+    monkeypatch.setattr(records, 'RECOVERY_DIR', tmp_path / 'recovered')
     out, real_run = tmp_path / 'gone' / 'r.json', cli.run
     def run_then_lose_the_folder(*a, **k):
         result = real_run(*a, **k); (tmp_path / 'gone').write_text('a file where the folder was to be'); return result

@@ -4,7 +4,7 @@ The browser tests drive headless chromium through chromedriver: `make test` find
 (`apt-get install chromium chromium-driver`, as root); where they are missing these tests skip and say what to run.
 $RESNET_FAST_CHROMIUM / $RESNET_FAST_CHROMEDRIVER point at other binaries. Screenshots of the home page, a chapter
 and the results page go to $RESNET_FAST_SCREENSHOTS (default: the pytest tmp dir)."""
-import functools, http.server, json, os, shutil, socket, subprocess, sys, tempfile, threading, urllib.request
+import functools, http.server, json, os, shutil, subprocess, sys, tempfile, threading, urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse, urldefrag

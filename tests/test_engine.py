@@ -9,7 +9,8 @@ import json, math
 from pathlib import Path
 import pytest, torch
 import torch.nn.functional as F
-from resnet_fast.training import RECIPES, RunResult, run
+from resnet_fast.records import RunResult
+from resnet_fast.training import RECIPES, run
 
 FIXTURE = json.loads((Path(__file__).parent/'fixtures'/'first_losses_before_refactor.json').read_text())
 

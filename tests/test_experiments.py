@@ -5,7 +5,8 @@ import json, subprocess, sys
 from pathlib import Path
 import pytest
 from resnet_fast.forgetting import forgetting_schedule
-from resnet_fast.training import PRESETS, write_atomic
+from resnet_fast.records import write_atomic
+from resnet_fast.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
 PAPERMILL = [sys.executable, '-m', 'papermill']

@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 from resnet_fast.data import IMAGE_SIZE, MIN_SIZE, Augment, Batches, normalise
 from resnet_fast.model import fast_net, forward_flops, layer_flops, make_model
-from resnet_fast.training import RECIPES, Muon, orthogonalise, run, selective_tta_logits, set_lr, tta_logits
+from resnet_fast.optim import Muon, orthogonalise, set_lr
+from resnet_fast.training import RECIPES, run, selective_tta_logits, tta_logits
 from resnet_fast.bench import step_flops, training_flops_per_image, training_pflop
 
 def test_orthogonalise_flattens_the_spectrum_of_wide_and_tall_matrices():
@@ -62,7 +63,7 @@ def test_muon_is_checked_and_recorded():
 def test_a_muon_run_resumes_from_its_checkpoint_exactly(cifar, tmp_path, monkeypatch):
     kw = dict(width=0.125, batch_size=256, train_size=1024, data=cifar, seed=2, progress=False, epochs=2, tta_fraction=0.0)
     full = run(RECIPES['fastest'], **kw)
-    ckpt, real_batch, calls = tmp_path/'m.ckpt', Batches.batch, []
+    ckpt, real_batch = tmp_path/'m.ckpt', Batches.batch
     def interrupt_in_second_epoch(self, epoch, index):
         if epoch == 1 and len(self.labels) == 1024: raise KeyboardInterrupt
         return real_batch(self, epoch, index)
@@ -127,7 +128,7 @@ def test_a_step_pays_for_the_gradients_it_computes():
     assert step_flops(net) == forward + 2 * sum(v for k, v in f.items() if not k.startswith(('whiten', 'block1'))) - f['block2.conv1']
 
 def test_smaller_windows_and_frozen_layers_cost_fewer_flops():
-    none = replace(RECIPES['fast'], freeze='none')
+    none = RECIPES['fast'].variant(freeze='none')
     small, early = replace(none, augment='altflip,size=28'), replace(none, augment='crop=2,altflip,size=28:3')
     net = fast_net(); full, reduced = step_flops(net, 32), step_flops(net, 28)
     assert training_flops_per_image(none) == full and training_flops_per_image(small) == reduced < 0.8 * full
@@ -135,7 +136,7 @@ def test_smaller_windows_and_frozen_layers_cost_fewer_flops():
     net.whiten.bias.requires_grad_(False); stem_frozen = step_flops(net, 32)
     assert training_flops_per_image(RECIPES['fast']) == pytest.approx((3 * full + 8 * stem_frozen) / 11)  # the stem's bias learns for 3 of 11 epochs
     for p in net.block1.parameters(): p.requires_grad_(False)
-    late = replace(RECIPES['fast'], freeze='3:whiten.bias,9.5:block1')
+    late = RECIPES['fast'].variant(freeze='3:whiten.bias,9.5:block1')
     assert training_flops_per_image(late) == pytest.approx((3 * full + 6.5 * stem_frozen + 1.5 * step_flops(net, 32)) / 11)  # steps, not epochs, count
     assert training_pflop(RECIPES['fastest']) < 0.29  # below airbench94_muon's training arithmetic
 
@@ -192,12 +193,12 @@ def test_freeze_stops_the_named_weights_at_their_epoch(cifar, monkeypatch):
     assert not torch.equal(net.block1.conv2.weight.detach(), initial.block1.conv2.weight.detach())
 
 def test_freeze_follows_the_model_and_must_leave_something_to_train():
-    from resnet_fast.training import with_overrides
+
     from resnet_fast.report import describe_recipe
-    assert with_overrides(RECIPES['fast'], model='resnet9').freeze == () and with_overrides(RECIPES['fast'], model='fast_net_silu').freeze == RECIPES['fast'].freeze
-    with pytest.raises(ValueError, match="'whiten.bias' is not a learnt parameter"): with_overrides(RECIPES['fast'], model='resnet9', freeze='3:whiten.bias')
-    with pytest.raises(ValueError, match='leaving nothing to train'): with_overrides(RECIPES['fastest'], freeze='1:whiten.bias,1:block1,1:block2,7.5:block3,7.9:linear')
-    assert with_overrides(RECIPES['fastest'], freeze='1:whiten.bias,1:block1,1:block2,7.5:block3,8:linear').freeze[-1] == (8.0, 'linear')  # the head learns to the end
+    assert RECIPES['fast'].variant(model='resnet9').freeze == () and RECIPES['fast'].variant(model='fast_net_silu').freeze == RECIPES['fast'].freeze
+    with pytest.raises(ValueError, match="'whiten.bias' is not a learnt parameter"): RECIPES['fast'].variant(model='resnet9', freeze='3:whiten.bias')
+    with pytest.raises(ValueError, match='leaving nothing to train'): RECIPES['fastest'].variant(freeze='1:whiten.bias,1:block1,1:block2,7.5:block3,7.9:linear')
+    assert RECIPES['fastest'].variant(freeze='1:whiten.bias,1:block1,1:block2,7.5:block3,8:linear').freeze[-1] == (8.0, 'linear')  # the head learns to the end
     old = {k: v for k, v in json.loads(json.dumps(RECIPES['fast'].settings() | dict(precision='bf16'))).items() if k != 'freeze'}  # a record made before the field
     assert 'freezing whiten.bias at epoch 3' in describe_recipe(old) and 'freezing' not in describe_recipe(old | dict(model='resnet9'))
     assert 'freezing whiten.bias at epoch 3, block1 at epoch 6.5' in describe_recipe(json.loads(json.dumps(RECIPES['fastest'].settings() | dict(precision='bf16'))))

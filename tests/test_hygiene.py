@@ -77,3 +77,9 @@ def test_no_machine_paths_or_issue_numbers(path):
 def test_hygiene_rules(text, flagged):
     "The patterns flag what they should and leave ordinary text alone (depth 1: a notebook in nbs/)."
     assert bool(problems_in(text, 1)) == flagged, problems_in(text, 1)
+
+def test_every_long_function_has_its_reason_and_no_module_is_a_warehouse():
+    "tools/long_functions.py: every function over 40 lines is named there with why it is one function; no module over 500 lines."
+    import subprocess, sys
+    res = subprocess.run([sys.executable, REPO / 'tools' / 'long_functions.py'], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -2,8 +2,9 @@
 import json, os, platform, subprocess, sys
 from contextlib import contextmanager
 import pytest, torch
-import resnet_fast.training as training
-from resnet_fast.training import RECIPES, freed_memory_kept, run
+import resnet_fast.machine as machine, resnet_fast.training as training
+from resnet_fast.machine import freed_memory_kept
+from resnet_fast.training import RECIPES, run
 
 GLIBC = platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc'
 CPU = torch.device('cpu')
@@ -11,7 +12,7 @@ CPU = torch.device('cpu')
 SCRIPT = '''
 import json, resource, torch
 from torch import nn
-from resnet_fast.training import freed_memory_kept
+from resnet_fast.machine import freed_memory_kept
 faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 torch.manual_seed(0)
 x = torch.randn(256, 64, 32, 32, requires_grad=True); conv = nn.Conv2d(64, 64, 3, padding=1)
@@ -41,7 +42,7 @@ def test_kept_memory_stops_page_faults_and_ends_with_the_block():
 def test_kept_memory_says_whether_it_held(monkeypatch):
     with freed_memory_kept(CPU) as held: assert held is GLIBC
     with freed_memory_kept(torch.device('cuda')) as held: assert held is False  # CUDA has its own caching allocator
-    monkeypatch.setattr(training.platform, 'libc_ver', lambda: ('', ''))  # musl, macOS, Windows: nothing to set
+    monkeypatch.setattr(machine.platform, 'libc_ver', lambda: ('', ''))  # musl, macOS, Windows: nothing to set
     with freed_memory_kept(CPU) as held: assert held is False
 
 def test_a_cpu_run_trains_inside_it_and_records_it(cifar, monkeypatch):

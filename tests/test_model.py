@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from resnet_fast.data import normalise
-from resnet_fast.model import (FAST_NET, MODELS, count_parameters, fast_net, forward_flops, image_patches, make_model, resnet9, resnet18,
+from resnet_fast.model import (FAST_NET, MODELS, count_parameters, fast_net, forward_flops, make_model, resnet9, resnet18,
                                whitening_filters)
 
 @pytest.mark.parametrize('name', sorted(MODELS))

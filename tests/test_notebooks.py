@@ -217,3 +217,20 @@ def test_export_leaves_project_files_untouched(tmp_path):
 def test_readme_is_generated_from_index():
     res = subprocess.run([sys.executable, REPO / 'tools' / 'make_readme.py', '--check'], cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+def test_chapters_import_only_from_earlier_chapters():
+    "Chapters are in dependency order: a chapter imports only modules exported by chapters before it (nbdev sorts them by name)."
+    import json
+    chapters = [p for p in NOTEBOOKS if p.stem != 'index']
+    exported_by = {}
+    for p in chapters:
+        for c in json.loads(p.read_text())['cells']:
+            m = re.match(r'#\|\s*default_exp\s+(\w+)', ''.join(c['source']))
+            if c['cell_type'] == 'code' and m: exported_by[m.group(1)] = p.stem
+    late = []
+    for i, p in enumerate(chapters):
+        text = ''.join(''.join(c['source']) for c in json.loads(p.read_text())['cells'] if c['cell_type'] == 'code')
+        for module in set(re.findall(r'\bresnet_fast\.(\w+)', text)):
+            owner = exported_by.get(module)
+            if owner and [c.stem for c in chapters].index(owner) > i: late.append(f'{p.stem} imports resnet_fast.{module} from the later {owner}')
+    assert exported_by and not late, late

@@ -1,4 +1,4 @@
-"""The sweep runner (chapter 06_sweep): grids, the table it keeps, and what it does when things go wrong.
+"""The sweep (chapters 06_grids, 06a_runs and 06b_sweep): grids, the table it keeps, and what it does when things go wrong.
 
 Every real run here uses the `smoke` preset (seconds a run) and one torch thread. The fault-injection tests start
 sweeps as separate processes, signal or kill them, and check that each ends with every combination present exactly
@@ -6,9 +6,11 @@ once, no process of the sweep left running and a `results.csv` that matches the 
 import csv, json, os, signal, shutil, subprocess, sys, time
 from pathlib import Path
 import pytest
-from resnet_fast.sweep import (EXPERIMENTS, FolderLock, SweepBusy, collect, combination_work, get_experiments, is_combination_file, select_points,
-                               read_metrics, rerun_command, sweep)
-from resnet_fast.training import PRESETS, combination_name
+from resnet_fast.grids import EXPERIMENTS, collect, combination_work, get_experiments, is_combination_file, select_points, read_metrics
+from resnet_fast.runs import rerun_command
+from resnet_fast.sweep import FolderLock, SweepBusy, sweep
+from resnet_fast.records import combination_name
+from resnet_fast.presets import PRESETS
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get('RESNET_FAST_DATA') or Path('~/.cache/resnet_fast/cifar10').expanduser()).resolve()
@@ -354,7 +356,7 @@ def test_a_bad_results_dir_or_data_dir_is_refused_before_any_work(case, tmp_path
     assert message in err and 'Traceback' not in err and sorted(tmp_path.rglob('*')) == before  # nothing made, /nonexistent included
 
 def test_sweep_records_are_readable_by_all_like_every_other_record(tmp_path):
-    from resnet_fast.sweep import commit_run, record_failure
+    from resnet_fast.runs import commit_run, record_failure
     assert commit_run(tmp_path, 'seed=0', '{}', dict(experiment='lr_sweep', preset='smoke', params=dict(seed=0), summary={}))
     record_failure(tmp_path, 'seed=1', dict(seed=1), 'failed', 'crashed', '{}')
     collect(tmp_path)
@@ -363,8 +365,8 @@ def test_sweep_records_are_readable_by_all_like_every_other_record(tmp_path):
 
 def test_the_folders_of_killed_ray_tasks_are_removed_by_the_next_task(tmp_path, monkeypatch):
     import subprocess, tempfile
-    import resnet_fast.sweep as sw
-    code = "from resnet_fast.sweep import run_folder\nwith run_folder() as d: print(d, flush=True); import time; time.sleep(60)"
+    import resnet_fast.runs as sw
+    code = "from resnet_fast.runs import run_folder\nwith run_folder() as d: print(d, flush=True); import time; time.sleep(60)"
     killed = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True, env=dict(os.environ, TMPDIR=str(tmp_path)))
     left = Path(killed.stdout.readline().strip()); killed.kill(); killed.communicate()
     assert left.parent == tmp_path and left.exists()  # what a killed task leaves

@@ -7,7 +7,9 @@ import pytest
 
 ray = pytest.importorskip('ray')
 from ray.cluster_utils import Cluster
-from resnet_fast.sweep import _descendants, read_metrics, sweep
+from resnet_fast.grids import read_metrics
+from resnet_fast.runs import _descendants
+from resnet_fast.sweep import sweep
 from test_sweep import DATA, alive, assert_complete, kernels, marked, rows, start_driver, summaries, wait_for
 
 ALL_NODES = 2

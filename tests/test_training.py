@@ -1,13 +1,13 @@
 "The engine: the sum convention, schedules, divergence, records, checkpoints and the checks made before any work."
 import copy, json, math
-from dataclasses import replace
 from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
-from resnet_fast.training import (DIVERGED_LOSS, RECIPES, SGD, Lookahead, RunResult, Schedule, check_writable, hardware, has_diverged,
-                                  piecewise_linear, rows_diverged, run, save_record, set_lr, time_to_accuracy, to_json, tta_logits)
+from resnet_fast.optim import SGD, Lookahead, Schedule, piecewise_linear, set_lr
+from resnet_fast.records import RunResult, check_writable, save_record, to_json
+from resnet_fast.training import DIVERGED_LOSS, RECIPES, has_diverged, rows_diverged, run, time_to_accuracy, tta_logits
 
 def _two_steps(model, x, y, reduction, lr, batch_size, wd):
     "Two SGD steps (so that momentum and weight decay both act)."
@@ -145,7 +145,7 @@ def test_bad_settings_are_refused_before_work(kwargs, message, monkeypatch):
     with pytest.raises(ValueError, match=message): run(RECIPES['resnet9'], **kwargs)
 
 def test_recipes_are_values():
-    short = replace(RECIPES['fast'], epochs=10)
+    short = RECIPES['fast'].variant(epochs=10)
     assert short.epochs == 10 and RECIPES['fast'].epochs == 11 and short.settings()['augment'] == 'crop=2,altflip'
     with pytest.raises(Exception): RECIPES['fast'].epochs = 3  # frozen
 

@@ -13,7 +13,7 @@
 #   shown   the runs the chapters show by default (forgetting at 4x, the LR sweep's batch 128 at factor 1 on the full
 #           set, batch 512 at 1.1), two lanes side by side
 #   grid    seed 0 of the whole LR sweep, two runs at a time
-#   seeds   the forgetting experiment's seeds (3 at 4x, 2 at 1/4x) beside claim 1's (5 per batch size)
+#   seeds   the forgetting experiment's seeds (3 at 4x first, then 2 at 1/4x) beside claim 1's (5 per batch size, by seed)
 #   decide  more seeds where the LR sweep's verdicts are decided, chosen from seed 0's results: give the points with
 #           POINTS (e.g. POINTS='batch_size=128 train_size=6250,50000 lr_mult=4,8 seed=1,2'; several sets separated
 #           by '|') and, for claim 4b at equal steps, EQUAL_STEPS (e.g. 'train_size=6250 epochs=20 seed=0,1,2')
@@ -40,9 +40,9 @@ case "$STAGE" in
       sweep batch_size --points 'batch_size=512 seed=0'; } >> "$LOGS/lane_b.log" & ;;
   grid)
     sweep lr_sweep --workers 2 >> "$LOGS/lane_a.log" & ;;
-  seeds)
-    sweep forgetting >> "$LOGS/lane_a.log" &
-    sweep batch_size >> "$LOGS/lane_b.log" & ;;
+  seeds)  # claim 1's seeds interleaved (seed 1 at both batch sizes, then seed 2, ...), so that a stop leaves both sizes equally far
+    { sweep forgetting --points 'lr_mult=4'; sweep forgetting; } >> "$LOGS/lane_a.log" &
+    { sweep batch_size --points 'seed=0'; for s in 1 2 3 4; do sweep batch_size --points "seed=$s"; done; } >> "$LOGS/lane_b.log" & ;;
   decide)
     { IFS='|' read -ra sets <<< "${POINTS:-}"
       for points in "${sets[@]}"; do [ -n "$points" ] && sweep lr_sweep --workers 2 --points "$points"; done

@@ -18,7 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
-from resnet_fast.training import hardware, write_atomic  # noqa: E402  (the record's hardware, as every record has it)
+from resnet_fast.machine import hardware
+from resnet_fast.records import write_atomic  # noqa: E402  (the record's hardware, as every record has it)
 
 def descendants(root:int) -> list[int]:
     "`root` and every process below it, from /proc."
