@@ -1,5 +1,5 @@
 """Sphinx configuration of the resnet_fast site. `tools/build_docs.py` copies this folder next to the
-preprocessed notebooks and the generated results page, then runs Sphinx (MyST-NB, notebooks never executed)."""
+preprocessed notebooks (the Results page is the results chapter), then runs Sphinx (MyST-NB, notebooks never executed)."""
 project = "resnet_fast"
 author = "resnet_fast developers"
 copyright = "2026 onwards, resnet_fast developers"

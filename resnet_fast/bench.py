@@ -222,7 +222,7 @@ def bench(recipe:Recipe, # A `Recipe` (see `RECIPES`)
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             for tmp in folder.glob('.*.tmp'): tmp.unlink()  # a seed's write that a kill cut short
-        key = to_json({k: v for k, v in settings.items() if k not in ('seeds', 'first_seed', 'data_source')})
+        key = to_json({k: v for k, v in settings.items() if k not in ('seeds', 'first_seed', 'data_source', 'definition')})  # the definition is the fields already here
         def seeds_of(prefix, key, train_one):
             "Each seed's run: kept from an earlier, interrupted benchmark with the same `key`, or trained by `train_one` and kept at once."
             runs = []

@@ -202,9 +202,10 @@ def sweep_claims(d:pd.DataFrame)->list:
     rows.append(_row('3b', 'the best factor is higher for smaller subsets', f'the 95% bootstrap interval of log2(optimum at {sizes[0]:,}) - log2(optimum at {sizes[-1]:,}) lies above 0',
                      within(lo, hi, 0), f'{sizes[0]:,}: {show(least)}; difference [{lo:.2f}, {hi:.2f}]'))
     b = at(small).set_index('train_size').loc[sizes[0]] if sizes[0] in set(at(small).train_size) else None
-    decided = b is not None and b.seeds_last >= MIN_SEEDS and (b.seeds_first is None or b.seeds_first >= MIN_SEEDS)
+    open_bracket = b is not None and pd.isna(b.seeds_first)  # no factor of the grid was unstable: (last stable, inf]
+    decided = b is not None and b.seeds_last >= MIN_SEEDS and (open_bracket or b.seeds_first >= MIN_SEEDS)
     gap = (math.log2(b.last_stable) - least['hi'], math.log2(b.first_unstable) - least['lo']) if decided else (math.nan, math.nan)
-    bracket = f'({b.last_stable:g}, {b.first_unstable:g}] ({b.seeds_last}/{b.seeds_first or "-"} seeds)' if b is not None else 'none'
+    bracket = f'({b.last_stable:g}, {b.first_unstable:g}] ({b.seeds_last}/{"-" if open_bracket else int(b.seeds_first)} seeds)' if b is not None else 'none'
     rows.append(_row('3c', f'at {sizes[0]:,} images the best factor sits near the instability point',
                      f"log2 of the instability bracket's edges minus log2 of the optimum's interval within [0, 1] (the bracket decided: >= {MIN_SEEDS} seeds at each edge; "
                      'an open bracket (f, inf] means unstable only beyond the grid)',

@@ -136,9 +136,9 @@ def add_sweep_args(p:argparse.ArgumentParser):
     p.add_argument('--out', type=Path, default=Path('results'), help='results folder: each run goes to OUT/PRESET/EXPERIMENT/ (default: %(default)s)')
     p.add_argument('--data-dir', default=None, help='CIFAR-10 folder passed to every run (default: $RESNET_FAST_DATA, then ~/.cache/resnet_fast/cifar10)')
     p.add_argument('--device', default='auto', help=f"{DEVICES} (default: %(default)s)")
-    p.add_argument('--threads', type=int, default=None, 
+    p.add_argument('--threads', type=int, default=None,
                    help='torch threads of every run, recorded in its metrics; the same threads give the same numbers (default: cores // workers locally, --cpus-per-task on Ray)')
-    p.add_argument('--backend', choices=['local', 'ray'], default='local', 
+    p.add_argument('--backend', choices=['local', 'ray'], default='local',
                    help="'local': papermill processes on this machine; 'ray': one Ray task per combination (pip install 'resnet_fast[ray]') (default: %(default)s)")
     p.add_argument('--address', default=None, help='Ray cluster address, e.g. HEAD_HOST:6379 or auto (default: $RAY_ADDRESS, else a one-machine cluster for this sweep)')
     p.add_argument('--cpus-per-task', type=float, default=1, help='CPUs each Ray task asks for, and its default threads (default: %(default)s)')

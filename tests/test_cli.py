@@ -124,7 +124,7 @@ def test_a_second_bench_on_one_out_stops_before_work_naming_the_first(tmp_path, 
     import os
     import resnet_fast.bench as bench
     out = tmp_path / 'same.json'
-    code = f"from resnet_fast.training import hold\nwith hold({str(out)!r}, 'benchmark'): print('held', flush=True); import time; time.sleep(60)"
+    code = f"from resnet_fast.records import hold\nwith hold({str(out)!r}, 'benchmark'): print('held', flush=True); import time; time.sleep(60)"
     first = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
     try:
         assert first.stdout.readline().strip() == 'held'

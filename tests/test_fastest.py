@@ -1,6 +1,5 @@
 "The fastest recipe's ingredients: Muon for the filters, smaller training windows, selective test-time augmentation."
 import json
-from dataclasses import replace
 import pytest, torch
 import torch.nn.functional as F
 from torch import nn
@@ -129,7 +128,7 @@ def test_a_step_pays_for_the_gradients_it_computes():
 
 def test_smaller_windows_and_frozen_layers_cost_fewer_flops():
     none = RECIPES['fast'].variant(freeze='none')
-    small, early = replace(none, augment='altflip,size=28'), replace(none, augment='crop=2,altflip,size=28:3')
+    small, early = none.variant(augment='altflip,size=28'), none.variant(augment='crop=2,altflip,size=28:3')
     net = fast_net(); full, reduced = step_flops(net, 32), step_flops(net, 28)
     assert training_flops_per_image(none) == full and training_flops_per_image(small) == reduced < 0.8 * full
     assert training_flops_per_image(early) == pytest.approx((3 * reduced + 8 * full) / 11)  # 3 of 11 epochs on windows
@@ -193,7 +192,6 @@ def test_freeze_stops_the_named_weights_at_their_epoch(cifar, monkeypatch):
     assert not torch.equal(net.block1.conv2.weight.detach(), initial.block1.conv2.weight.detach())
 
 def test_freeze_follows_the_model_and_must_leave_something_to_train():
-
     from resnet_fast.report import describe_recipe
     assert RECIPES['fast'].variant(model='resnet9').freeze == () and RECIPES['fast'].variant(model='fast_net_silu').freeze == RECIPES['fast'].freeze
     with pytest.raises(ValueError, match="'whiten.bias' is not a learnt parameter"): RECIPES['fast'].variant(model='resnet9', freeze='3:whiten.bias')

@@ -139,11 +139,13 @@ def test_part2_verdicts_reads_a_results_folder(tmp_path):
     assert v['7'] == all_of(v['3b'], v['4a'], v['6a'])
 
 
-@pytest.mark.parametrize('unstable_from, best, seeds, verdict', [
-    (8.0, 4.0, (0, 1, 2), 'reproduced'),  # the optimum 4, the bracket (4, 8]: one factor of 2 below it
-    (99, 2.0, (0, 1, 2), 'not reproduced'),  # stable through the grid's 16 (an open bracket) with the optimum at 2: three factors below
-    (8.0, 4.0, (0,), 'undecided'),  # one seed at the bracket's edges
+@pytest.mark.parametrize('unstable_from, best, seeds, full_set_unstable_from, verdict', [
+    (8.0, 4.0, (0, 1, 2), 99, 'reproduced'),  # the optimum 4, the bracket (4, 8]: one factor of 2 below it
+    (99, 2.0, (0, 1, 2), 99, 'not reproduced'),  # stable through the grid's 16 (an open bracket) with the optimum at 2: three factors below
+    (8.0, 4.0, (0,), 99, 'undecided'),  # one seed at the bracket's edges
+    (99, 2.0, (0, 1, 2), 8.0, 'not reproduced'),  # the open bracket again, while the full set has an unstable factor
 ])
-def test_smallest_subset_optimum_near_its_instability(unstable_from, best, seeds, verdict):
-    d = frame(sweep_rows(seeds=seeds, best=lambda n: best if n == 6250 else 1.0, unstable_from=lambda n: unstable_from if n == 6250 else 99, noise=0.002))
+def test_smallest_subset_optimum_near_its_instability(unstable_from, best, seeds, full_set_unstable_from, verdict):
+    d = frame(sweep_rows(seeds=seeds, best=lambda n: best if n == 6250 else 1.0,
+                         unstable_from=lambda n: unstable_from if n == 6250 else full_set_unstable_from, noise=0.002))
     assert {r['claim']: r['verdict'] for r in sweep_claims(d)}['3c'] == verdict
