@@ -253,12 +253,13 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
     if checkpoint is not None and Path(checkpoint).exists(): training.resume(Path(checkpoint), fingerprint)
     if progress: print('\n'.join([format_header(), *map(format_row, training.log.rows)]))
     bar = tqdm(total=training.total_steps, initial=training.step, disable=not progress, mininterval=2, unit='step', dynamic_ncols=True)
-    for epoch in range(training.log.resumed_from_epoch or 0, training.epochs):
-        training.show(training.epoch_row(epoch, training.train_epoch(epoch, bar), test_batches), bar)
-        if training.log.diverged: break
-        if checkpoint is not None: training.save(checkpoint, fingerprint)
-        if on_epoch is not None: on_epoch(epoch + 1, net)
-    bar.close()
+    try:
+        for epoch in range(training.log.resumed_from_epoch or 0, training.epochs):
+            training.show(training.epoch_row(epoch, training.train_epoch(epoch, bar), test_batches), bar)
+            if training.log.diverged: break
+            if checkpoint is not None: training.save(checkpoint, fingerprint)
+            if on_epoch is not None: on_epoch(epoch + 1, net)
+    finally: bar.close()  # drawn for the last time here, before any message about how the run ended (Ctrl-C included)
     return training.log
 
 # %% ../nbs/02_training.ipynb 15
