@@ -116,6 +116,8 @@ def instability_points(d:pd.DataFrame)->pd.DataFrame:
                          point=math.sqrt(last * first) if len(bad) else math.inf))
     return pd.DataFrame(rows)
 
+def _seeds(n)->str: return '-' if n is None or pd.isna(n) else str(int(n))  # a seed count as a frame holds it (a float, or NaN for none)
+
 def instability_verdict(points:pd.DataFrame, # `instability_points` of one batch size and run length
                         centre:float, # The article's instability factor
                         same_across:bool=True, # The claim also says the point does not depend on the subset size
@@ -128,7 +130,7 @@ def instability_verdict(points:pd.DataFrame, # `instability_points` of one batch
     if len(decided) and (not near.all() or (same_across and not agree)): verdict = 'not reproduced'
     elif len(decided) == len(points) and len(points): verdict = 'reproduced'
     else: verdict = 'undecided'
-    def bracket(r): return f"{int(r.train_size):,}: ({r.last_stable:g}, {r.first_unstable:g}] ({r.seeds_last}/{r.seeds_first if r.seeds_first else '-'} seeds)"
+    def bracket(r): return f"{int(r.train_size):,}: ({r.last_stable:g}, {r.first_unstable:g}] ({_seeds(r.seeds_last)}/{_seeds(r.seeds_first)} seeds)"
     return verdict, '; '.join(bracket(r) for r in points.itertuples())
 
 # %% ../nbs/02b_claims.ipynb 18
@@ -205,7 +207,7 @@ def sweep_claims(d:pd.DataFrame)->list:
     open_bracket = b is not None and pd.isna(b.seeds_first)  # no factor of the grid was unstable: (last stable, inf]
     decided = b is not None and b.seeds_last >= MIN_SEEDS and (open_bracket or b.seeds_first >= MIN_SEEDS)
     gap = (math.log2(b.last_stable) - least['hi'], math.log2(b.first_unstable) - least['lo']) if decided else (math.nan, math.nan)
-    bracket = f'({b.last_stable:g}, {b.first_unstable:g}] ({b.seeds_last}/{"-" if open_bracket else int(b.seeds_first)} seeds)' if b is not None else 'none'
+    bracket = f'({b.last_stable:g}, {b.first_unstable:g}] ({_seeds(b.seeds_last)}/{_seeds(b.seeds_first)} seeds)' if b is not None else 'none'
     rows.append(_row('3c', f'at {sizes[0]:,} images the best factor sits near the instability point',
                      f"log2 of the instability bracket's edges minus log2 of the optimum's interval within [0, 1] (the bracket decided: >= {MIN_SEEDS} seeds at each edge; "
                      'an open bracket (f, inf] means unstable only beyond the grid)',
