@@ -18,21 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
-from resnet_fast.machine import hardware
-from resnet_fast.records import write_atomic  # noqa: E402  (the record's hardware, as every record has it)
-
-def descendants(root:int) -> list[int]:
-    "`root` and every process below it, from /proc."
-    children = {}
-    for d in Path('/proc').iterdir():
-        if not d.name.isdigit(): continue
-        try: ppid = int((d / 'stat').read_text().rsplit(')', 1)[1].split()[1])
-        except (OSError, IndexError, ValueError): continue
-        children.setdefault(ppid, []).append(int(d.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop(); out.append(pid); todo += children.get(pid, [])
-    return out
+from resnet_fast.machine import hardware  # noqa: E402  (the record's hardware, as every record has it)
+from resnet_fast.records import write_atomic  # noqa: E402
+from resnet_fast.runs import _descendants  # noqa: E402  (the sweep's walk of a process tree)
 
 def pss_bytes(pid:int) -> int:
     "The process's proportional set size (0 once it has gone)."
@@ -66,7 +54,7 @@ def main(argv=None):
         proc = subprocess.Popen(['make', 'test'], cwd=clone, stdout=out, stderr=subprocess.STDOUT)
         def sample():
             while not done.wait(2):
-                peak[0] = max(peak[0], sum(pss_bytes(p) for p in descendants(proc.pid)))
+                peak[0] = max(peak[0], sum(pss_bytes(p) for p in [proc.pid, *_descendants(proc.pid)]))
                 peak_used[0] = max(peak_used[0], used_bytes())
         threading.Thread(target=sample, daemon=True).start()
         rc = proc.wait(); done.set()
