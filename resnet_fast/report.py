@@ -13,7 +13,7 @@ from .grids import read_metrics
 
 # %% auto 0
 __all__ = ['ARTICLE', 'trained_freeze', 'describe_recipe', 'format_run', 'format_bench', 'format_peer', 'bench_seeds_table',
-           'load_benches', 'experiment_records', 'short_machine', 'bench_table']
+           'load_benches', 'experiment_records', 'short_machine', 'bench_table', 'runs_table']
 
 # %% ../nbs/07a_report.ipynb 6
 ARTICLE = {  # the series' own figures (one NVIDIA V100, its full protocol) and its peers', each with its source named
@@ -104,3 +104,13 @@ def bench_table(results:str|Path='results'):
                  median_s=b.summary['median_wall_time'], record=name) for name, b in load_benches(results).items()]
     d = pd.DataFrame(rows, columns=['recipe', 'machine', 'seeds', 'mean_acc_pct', 'runs_at_94_pct', 'median_s', 'record'])
     return d.sort_values('median_s').drop_duplicates(['recipe', 'machine']).reset_index(drop=True).round(dict(mean_acc_pct=2, runs_at_94_pct=0, median_s=1))
+
+# %% ../nbs/07a_report.ipynb 16
+def runs_table(folder:str|Path, pattern:str='*.json'):
+    "One row per training record in `folder` whose name matches `pattern`: the settings that tell runs apart, the final test accuracy and loss, and the training time."
+    import pandas as pd
+    rows = [dict(record=f.name, model=r.settings['model'], epochs=r.settings['epochs'], batch=r.settings['batch_size'],
+                 test_acc_pct=100 * r.final['test_acc'], test_loss=r.final['test_loss'], train_s=r.final['train_time'], machine=short_machine(r.hardware))
+            for f in sorted(Path(folder).glob(pattern)) for r in [RunResult.load(f)]]
+    d = pd.DataFrame(rows, columns=['record', 'model', 'epochs', 'batch', 'test_acc_pct', 'test_loss', 'train_s', 'machine'])
+    return d.set_index('record').round(dict(test_acc_pct=2, test_loss=3, train_s=0))
