@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_choice, check_number
 from .data import CIFAR10_MEAN, CIFAR10_STD, CLASSES, Cifar10, load_cifar10
 from .model import freeze_at, freeze_epochs, layer_flops, make_model
 from .machine import hardware, resolve_device, resolve_precision, synchronize
@@ -139,7 +140,7 @@ PEERS = {'airbench94': 'airbench'}  # a public recipe bench can run beside a rec
 def check_peer(peer:str|None, device:torch.device):
     "The peer's package, imported, or a `ValueError` saying what is allowed (a known name, CUDA, the package installed); None for no peer."
     if peer is None: return None
-    if peer not in PEERS: raise ValueError(f'peer={peer!r} is not allowed: choose one of {sorted(PEERS)}, or none.')
+    check_choice('peer', peer, sorted(PEERS))
     if device.type != 'cuda':
         raise ValueError(f'peer={peer!r} needs a CUDA device (the {PEERS[peer]} package puts its network and data on the GPU itself); '
                          f'device is {device}.')
@@ -205,7 +206,7 @@ def bench(recipe:Recipe, # A `Recipe` (see `RECIPES`)
          )->BenchResult:
     "Train the recipe once per seed (and a peer, if asked) and report accuracy statistics, median wall time, images/s and FLOP/s against the peak."
     recipe = recipe.variant(**overrides) if overrides else recipe
-    if not (isinstance(seeds, int) and 1 <= seeds <= MAX_SEEDS): raise ValueError(f'seeds={seeds!r} is not allowed: it must be a whole number from 1 to {MAX_SEEDS}.')
+    check_number('seeds', seeds, 1, MAX_SEEDS, whole=True)
     check_seed(first_seed); check_seed(first_seed + seeds - 1)
     dev = resolve_device(device); precision = resolve_precision(precision, dev)
     package = check_peer(peer, dev)

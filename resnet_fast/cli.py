@@ -131,7 +131,7 @@ def bench_command(args)->int:
 def add_sweep_args(p:argparse.ArgumentParser):
     "The flags of `resnet-fast sweep`."
     p.add_argument('experiment', help=f"{', '.join(sorted(EXPERIMENTS))} or all")
-    p.add_argument('--preset', default='fast_sgd', help=f"scale: {'; '.join(f'{k}: {v.purpose}' for k, v in PRESETS.items())} (default: %(default)s)")
+    p.add_argument('--preset', default='fast_sgd', help='scale: ' + '; '.join(f'{k}: {v.purpose}' for k, v in PRESETS.items()).replace('%', '%%') + ' (default: %(default)s)')
     p.add_argument('--workers', type=int, default=1, help='combinations run at once; threads are split between them (default: %(default)s)')
     p.add_argument('--out', type=Path, default=Path('results'), help='results folder: each run goes to OUT/PRESET/EXPERIMENT/ (default: %(default)s)')
     p.add_argument('--data-dir', default=None, help='CIFAR-10 folder passed to every run (default: $RESNET_FAST_DATA, then ~/.cache/resnet_fast/cifar10)')

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checks import check_choice, check_number
+
 # %% auto 0
 __all__ = ['CLASSES', 'DATA_ENV_VAR', 'DEFAULT_DATA_DIR', 'NPZ_FILES', 'BATCHES_DIR', 'PICKLE_FILES', 'CIFAR10_MEAN',
            'CIFAR10_STD', 'FLIPS', 'IMAGE_SIZE', 'MIN_SIZE', 'AUGMENT_WORDS', 'DataError', 'data_dir', 'Cifar10',
@@ -191,7 +193,7 @@ def stratified_subset(labels:torch.Tensor, # Class labels of the full set
                      )->torch.Tensor:
     "Sorted indices of `size` samples of `labels`, each class kept in proportion to its share."
     n = len(labels)
-    if not 0 < size <= n: raise ValueError(f'train_size={size} is not allowed: it must be between 1 and {n}.')
+    check_number('train_size', size, 1, n, whole=True)
     g = torch.Generator().manual_seed(seed)
     labels = labels.cpu()
     counts = torch.bincount(labels)
@@ -256,22 +258,15 @@ class Augment:
     contrast:float = 0.0  # Largest relative change of an image's contrast (a factor uniform in [1 - c, 1 + c], per image)
 
     def __post_init__(self):
-        for word, (field, _, largest) in _SPEC.items():
-            v = getattr(self, field)
-            if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= largest):
-                raise ValueError(f'{field}={v!r} is not allowed: it must be a whole number of pixels from 0 to {largest}.')
-        if self.flip not in FLIPS: raise ValueError(f'flip={self.flip!r} is not allowed: choose one of {list(FLIPS)}.')
-        if not (isinstance(self.size, int) and not isinstance(self.size, bool) and MIN_SIZE <= self.size <= IMAGE_SIZE):
-            raise ValueError(f'size={self.size!r} is not allowed: it must be a whole number of pixels from {MIN_SIZE} to {IMAGE_SIZE}.')
+        for field, _, largest in _SPEC.values():
+            check_number(field, getattr(self, field), 0, largest, whole=True, unit='pixels')
+        check_choice('flip', self.flip, FLIPS)
+        check_number('size', self.size, MIN_SIZE, IMAGE_SIZE, whole=True, unit='pixels')
         if self.cutout_size > self.size:
             raise ValueError(f'cutout_size={self.cutout_size} is not allowed with size={self.size}: the cut-out square must fit in the '
                              f'{self.size}-pixel training window; choose cutout at most {self.size}.')
-        if self.small_epochs is not None and not (isinstance(self.small_epochs, int) and not isinstance(self.small_epochs, bool) and self.small_epochs >= 0):
-            raise ValueError(f'small_epochs={self.small_epochs!r} is not allowed: it must be None or a whole number of epochs >= 0.')
-        for field, largest in _JITTER.items():
-            v = getattr(self, field)
-            if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= largest):
-                raise ValueError(f'{field}={v!r} is not allowed: it must be a number from 0 to {largest}.')
+        if self.small_epochs is not None: check_number('small_epochs', self.small_epochs, 0, whole=True, unit='epochs')
+        for field, largest in _JITTER.items(): check_number(field, getattr(self, field), 0, largest)
 
     def size_at(self, epoch:int)->int:
         "Side of the images trained on in `epoch`."
@@ -335,8 +330,7 @@ class Batches:
                  device:str|torch.device='cpu', # Where the data lives and batches are made
                  memory_format=torch.contiguous_format): # `torch.channels_last` to hand the network NHWC batches
         n = len(labels)
-        if not 0 < batch_size <= n:
-            raise ValueError(f'batch_size={batch_size} is not allowed: it must be between 1 and the number of samples ({n}).')
+        check_number('batch_size', batch_size, 1, n, whole=True, unit='samples')
         images = normalise(images) if images.dtype == torch.uint8 else images.float()
         self.images = pad_reflect(images.to(device), augment.crop_padding).contiguous(memory_format=memory_format)
         self.labels = labels.to(device)

@@ -10,9 +10,10 @@ from datetime import datetime, timezone
 from itertools import product
 from pathlib import Path
 
+from .checks import check_choice
 from .data import BATCHES_DIR, DATA_ENV_VAR, NPZ_FILES
 from .records import combination_name, write_atomic
-from .training import rows_diverged
+from .runlog import rows_diverged
 from .presets import Preset
 
 # %% auto 0
@@ -53,8 +54,7 @@ def combination_work(experiment:str, params:dict, p:Preset)->float:
 def get_experiments(name:str)->list[Experiment]:
     "The experiment called `name`, or all three for `'all'`."
     if name == 'all': return list(EXPERIMENTS.values())
-    if name not in EXPERIMENTS: raise ValueError(f"experiment={name!r} is not allowed: choose one of {sorted(EXPERIMENTS) + ['all']}.")
-    return [EXPERIMENTS[name]]
+    return [EXPERIMENTS[check_choice('experiment', name, sorted(EXPERIMENTS) + ['all'])]]
 
 # %% ../nbs/06_grids.ipynb 9
 def parse_points(spec:str)->dict:

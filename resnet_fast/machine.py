@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import check_choice
+
 # %% auto 0
 __all__ = ['PRECISIONS', 'DEVICES', 'M_TRIM_THRESHOLD', 'M_MMAP_MAX', 'GLIBC_DEFAULTS', 'SPEED_FLAGS', 'resolve_device',
            'resolve_precision', 'autocast', 'synchronize', 'glibc', 'freed_memory_kept', 'cpu_info', 'hardware',
@@ -34,7 +36,7 @@ def resolve_device(device:str|torch.device='auto')->torch.device:
 
 def resolve_precision(precision:str, device:torch.device)->str:
     "`'auto'` is bf16 on CPU and fp16 on CUDA; fp16 needs CUDA."
-    if precision not in PRECISIONS: raise ValueError(f'precision={precision!r} is not allowed: choose one of {list(PRECISIONS)}.')
+    check_choice('precision', precision, PRECISIONS)
     if precision == 'auto': return 'fp16' if device.type == 'cuda' else 'bf16'
     if precision == 'fp16' and device.type != 'cuda': raise ValueError("precision='fp16' is only supported on CUDA; use 'bf16' or 'fp32' on the CPU.")
     return precision

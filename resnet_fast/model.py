@@ -10,6 +10,8 @@ from functools import partial
 import torch
 from torch import nn
 
+from .checks import check_choice, check_number
+
 # %% auto 0
 __all__ = ['RESNET9', 'RESNET18', 'FAST_NET', 'MODELS', 'MAX_WIDTH', 'FREEZE_WORDS', 'Network', 'conv3x3', 'conv_bn', 'Residual',
            'Mul', 'scaled', 'resnet9', 'PreActBlock', 'ConcatPool', 'resnet18', 'frozen_weight_batch_norm',
@@ -173,10 +175,8 @@ MAX_WIDTH = 16.0  # 16x the widest network is over 100 GB of activations per bat
 
 def make_model(name:str, width:float=1.0)->Network:
     "Build the model called `name` (one of `MODELS`) at the given `width`."
-    if name not in MODELS: raise ValueError(f'model={name!r} is not allowed: choose one of {sorted(MODELS)}.')
-    if not (isinstance(width, (int, float)) and not isinstance(width, bool) and 0 < width <= MAX_WIDTH):
-        raise ValueError(f'width={width!r} is not allowed: it must be a number in (0, {MAX_WIDTH:g}].')
-    return MODELS[name](width=width)
+    check_choice('model', name, sorted(MODELS))
+    return MODELS[name](width=check_number('width', width, 0, MAX_WIDTH, low_open=True))
 
 # %% ../nbs/01_model.ipynb 25
 def count_parameters(model:nn.Module)->int:

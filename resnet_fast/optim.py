@@ -10,9 +10,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import check_number
+
 # %% auto 0
-__all__ = ['NEWTON_SCHULZ', 'piecewise_linear', 'Schedule', 'SGD', 'set_lr', 'orthogonalise', 'MuonSGD', 'Muon', 'Lookahead',
-           'lookahead_update']
+__all__ = ['NEWTON_SCHULZ', 'piecewise_linear', 'Schedule', 'Nesterov', 'SGD', 'set_lr', 'orthogonalise', 'MuonSGD', 'Muon',
+           'Lookahead', 'lookahead_update']
 
 # %% ../nbs/01a_optim.ipynb 6
 def piecewise_linear(knots, # Epochs at which the value is given, increasing
@@ -46,17 +48,19 @@ class Schedule:
 
 # %% ../nbs/01a_optim.ipynb 12
 @dataclass(frozen=True)
-class SGD:
-    "Nesterov SGD for the summed loss: calling it on `(net, batch_size)` builds the torch optimizer."
+class Nesterov:
+    "What every optimizer of a recipe shares: Nesterov momentum on the summed loss, weight decay per step, and some biases at their own rate."
     momentum:float = 0.9
     weight_decay:float = 5e-4  # Per step, in units of the scheduled value: decay = value x weight_decay
     norm_bias_lr_scale:float = 1.0  # Learning-rate factor of the batch-norm biases
 
     def __post_init__(self):
         for name, v, lo, hi in [('momentum', self.momentum, 0, 0.999), ('weight_decay', self.weight_decay, 0, 1), ('norm_bias_lr_scale', self.norm_bias_lr_scale, 1e-3, 1e3)]:
-            if not (isinstance(v, (int, float)) and lo <= v <= hi): raise ValueError(f'{name}={v!r} is not allowed: it must be a number in [{lo}, {hi}].')
+            check_number(name, v, lo, hi)
 
-    def fast_bias(self, name:str, p:torch.Tensor)->bool: return 'norm' in name and name.endswith('bias')  # a batch-norm bias
+    def fast_bias(self, name:str, p:torch.Tensor)->bool: raise NotImplementedError  # the biases that learn at `norm_bias_lr_scale`
+
+    def __call__(self, net:nn.Module, batch_size:int)->torch.optim.Optimizer: raise NotImplementedError  # the torch optimizer for `net`
 
     def groups(self, params:list, batch_size:int)->list:
         "Parameter groups of the named `params`: the batch-norm biases apart when they have their own rate."
@@ -65,6 +69,11 @@ class SGD:
         groups = [dict(params=others, lr_scale=1.0)] + ([dict(params=norm_biases, lr_scale=self.norm_bias_lr_scale)] if norm_biases else [])
         for g in groups: g['weight_decay'] = self.weight_decay * batch_size / g['lr_scale']
         return groups
+
+@dataclass(frozen=True)
+class SGD(Nesterov):
+    "Nesterov SGD for the summed loss, the series' optimizer: calling it on `(net, batch_size)` builds the torch optimizer."
+    def fast_bias(self, name:str, p:torch.Tensor)->bool: return 'norm' in name and name.endswith('bias')  # a batch-norm bias
 
     def __call__(self, net:nn.Module, batch_size:int)->torch.optim.Optimizer:
         params = [(n, p) for n, p in net.named_parameters() if p.requires_grad]  # frozen weights (e.g. a whitening stem) are left out
@@ -112,8 +121,8 @@ class MuonSGD(torch.optim.Optimizer):
                 p.add_(g, alpha=-group['lr'])
 
 @dataclass(frozen=True)
-class Muon(SGD):
-    "Muon for the convolution filters, Nesterov SGD (this class's `SGD` fields) for every other weight."
+class Muon(Nesterov):
+    "Muon for the convolution filters, Nesterov SGD (the `Nesterov` fields) for every other weight."
     filter_lr:float = 0.1  # Filters' step size per unit of the scheduled value
     filter_momentum:float = 0.6
     newton_schulz_steps:int = 3
@@ -121,8 +130,8 @@ class Muon(SGD):
     def __post_init__(self):
         super().__post_init__()
         for name, v, lo, hi in [('filter_lr', self.filter_lr, 1e-6, 10), ('filter_momentum', self.filter_momentum, 0, 0.999)]:
-            if not (isinstance(v, (int, float)) and lo <= v <= hi): raise ValueError(f'{name}={v!r} is not allowed: it must be a number in [{lo}, {hi}].')
-        if self.newton_schulz_steps not in range(1, 11): raise ValueError(f'newton_schulz_steps={self.newton_schulz_steps!r} is not allowed: it must be a whole number from 1 to 10.')
+            check_number(name, v, lo, hi)
+        check_number('newton_schulz_steps', self.newton_schulz_steps, 1, 10, whole=True)
 
     def fast_bias(self, name:str, p:torch.Tensor)->bool: return p.ndim == 1  # every bias, the whitening stem's too (airbench94_muon)
 
@@ -142,8 +151,8 @@ class Lookahead:
     ramp_power:float = 3.0
 
     def __post_init__(self):
-        if not (isinstance(self.every, int) and self.every >= 1): raise ValueError(f'every={self.every!r} is not allowed: it must be a whole number of steps >= 1.')
-        if not 0 <= self.decay < 1: raise ValueError(f'decay={self.decay!r} is not allowed: it must be in [0, 1).')
+        check_number('every', self.every, 1, whole=True, unit='steps')
+        check_number('decay', self.decay, 0, 1, high_open=True)
 
     def decay_at(self, done:float)->float: return self.decay * done ** self.ramp_power
 

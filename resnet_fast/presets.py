@@ -6,6 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass
 
+from .checks import check_choice
 from .training import RECIPES, Recipe
 
 # %% auto 0
@@ -52,5 +53,4 @@ PRESETS = {
 
 def get_preset(name:str)->Preset:
     "The preset called `name`, or a `ValueError` listing the allowed names."
-    if name not in PRESETS: raise ValueError(f'preset={name!r} is not allowed: choose one of {sorted(PRESETS)}.')
-    return PRESETS[name]
+    return PRESETS[check_choice('preset', name, sorted(PRESETS))]

@@ -9,6 +9,7 @@ from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .checks import check_choice, check_number
 from .machine import resolve_device
 from .records import Busy, OutputLock, check_folder, combination_name
 from .presets import get_preset
@@ -43,10 +44,6 @@ def progress_line(i:int, n:int, label:str, status:str, running:int, elapsed:floa
     remaining = f'~{elapsed / work_done * max(0.0, work_left) / 60:.1f} min' if work_done else '?'
     return (f'[{i}/{n}] {label}: {status} | done {i}, running {running}, left {max(0, n - i - running)}, '
             f'elapsed {elapsed / 60:.1f} min, remaining {remaining}')
-
-def _check_number(name, v, low, kind=int):
-    if isinstance(v, bool) or not isinstance(v, kind) or v < low:
-        raise ValueError(f"{name}={v!r} is not allowed: it must be a {'whole ' if kind is int else ''}number >= {low}.")
 
 def _check_device(device:str, backend:str):
     try: resolve_device(device)  # an unknown or missing device fails here, not in every notebook
@@ -86,14 +83,13 @@ def sweep(experiment:str, # 'batch_size', 'forgetting', 'lr_sweep' or 'all'
     "Run every combination of `experiment`'s grid under `preset` (or the `points` of it) that is not complete yet; return counts."
     experiments, p = get_experiments(experiment), get_preset(preset)
     grids = {e.name: select_points(e, e.grid(p), points) if points else e.grid(p) for e in experiments}
-    if backend not in ('local', 'ray'): raise ValueError(f"backend={backend!r} is not allowed: use 'local' or 'ray'.")
-    _check_number('workers', workers, 1)
+    check_choice('backend', backend, ('local', 'ray'))
+    check_number('workers', workers, 1, whole=True)
     if backend == 'ray' and workers != 1: raise ValueError(f'workers={workers} is for the local backend: on Ray, cpus_per_task and the cluster decide.')
     if backend == 'local' and address: raise ValueError(f"address={address!r} needs backend='ray'.")
-    if isinstance(cpus_per_task, bool) or not isinstance(cpus_per_task, (int, float)) or not cpus_per_task > 0:
-        raise ValueError(f'cpus_per_task={cpus_per_task!r} is not allowed: it must be a number > 0.')
-    _check_number('max_retries', max_retries, 0)
-    if threads is not None: _check_number('threads', threads, 1)
+    check_number('cpus_per_task', cpus_per_task, 0, low_open=True)
+    check_number('max_retries', max_retries, 0, whole=True)
+    if threads is not None: check_number('threads', threads, 1, whole=True)
     _check_device(device, backend)
     nbs_dir = Path(os.path.abspath(nbs_dir)) if nbs_dir else Path(importlib.util.find_spec('resnet_fast').origin).resolve().parents[1]/'nbs'
     for e in experiments:

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 from resnet_fast.optim import SGD, Lookahead, Schedule, piecewise_linear, set_lr
 from resnet_fast.records import RunResult, check_writable, save_record, to_json
-from resnet_fast.training import DIVERGED_LOSS, RECIPES, has_diverged, rows_diverged, run, time_to_accuracy, tta_logits
+from resnet_fast.runlog import DIVERGED_LOSS, has_diverged, rows_diverged, time_to_accuracy
+from resnet_fast.training import RECIPES, run, tta_logits
 
 def _two_steps(model, x, y, reduction, lr, batch_size, wd):
     "Two SGD steps (so that momentum and weight decay both act)."

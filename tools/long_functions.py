@@ -11,7 +11,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LIMIT = 40
-MODULE_LIMIT = 500
+MODULE_LIMIT = 450
 
 REASONS = {  # module.function: why it is one function
     'claims.sweep_claims': "one row per claim of the LR sweep (2, 3a-c, 4a, 4b), each rule written beside the article's words for it",
