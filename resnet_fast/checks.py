@@ -5,7 +5,6 @@
 # %% ../nbs/00_checks.ipynb 3
 from __future__ import annotations
 import math
-from numbers import Integral, Real
 
 # %% auto 0
 __all__ = ['check_choice', 'check_number']
@@ -16,7 +15,8 @@ def check_choice(name:str, # The setting's name, as the user wrote it (`precisio
                  choices, # The allowed values: any collection that supports `in` and lists in order
                 ):
     "`value` if it is one of `choices`; otherwise a `ValueError` that names the value and lists the choices."
-    if value not in choices: raise ValueError(f'{name}={value!r} is not allowed: choose one of {list(choices)}.')
+    if value not in choices or (isinstance(value, bool) and not any(c is value for c in choices)):  # True == 1, but True is no level 1
+        raise ValueError(f'{name}={value!r} is not allowed: choose one of {list(choices)}.')
     return value
 
 # %% ../nbs/00_checks.ipynb 10
@@ -32,15 +32,16 @@ def check_number(name:str, # The setting's name, as the user wrote it (`width`, 
                  value, # The value asked for
                  low:float=-math.inf, # The smallest value allowed
                  high:float=math.inf, # The largest value allowed
-                 whole:bool=False, # Only whole numbers (`int`, numpy's integers)
+                 whole:bool=False, # Only whole numbers (`int`)
                  low_open:bool=False, # `low` itself is not allowed
                  high_open:bool=False, # `high` itself is not allowed
                  unit:str='', # What the number counts, for the error (`pixels`, `epochs`)
                 ):
-    "`value` if it is a number (an `int` when `whole`) in the range; otherwise a `ValueError` that names the value and the range."
-    ok = isinstance(value, Integral if whole else Real) and not isinstance(value, bool)  # NaN fails every comparison below
-    ok = ok and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+    "`value` if it is a finite Python number (an `int` when `whole`) in the range; otherwise a `ValueError` that names the value and the range."
+    typed = isinstance(value, int if whole else (int, float)) and not isinstance(value, bool)
+    ok = typed and math.isfinite(value) and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
     if not ok:
         what = f"{'whole ' if whole else ''}number{f' of {unit}' if unit else ''}"
-        raise ValueError(f'{name}={value!r} is not allowed: it must be a {what} {_interval(low, high, low_open, high_open)}.')
+        kind = '' if typed or isinstance(value, bool) else f" (a Python {'int' if whole else 'int or float'}, not {type(value).__name__})"
+        raise ValueError(f'{name}={value!r} is not allowed: it must be a {what} {_interval(low, high, low_open, high_open)}{kind}.')
     return value

@@ -19,9 +19,9 @@ from .bench import BenchResult, training_pflop
 from .report import trained_freeze
 
 # %% auto 0
-__all__ = ['DEFAULTS', 'Ideas', 'load_ideas', 'started', 'fast_runs', 'trained_settings', 'is_recipe', 'pflop_today',
-           'yardstick_s', 'idea_row', 'idea_table', 'recipe_row', 'seed_accuracies', 'paired_change', 'idea_changes',
-           'seed_by_seed', 'epoch_seconds', 'window_cost', 'same_settings']
+__all__ = ['DEFAULTS', 'IDEA_COLUMNS', 'Ideas', 'load_ideas', 'started', 'fast_runs', 'trained_settings', 'is_recipe',
+           'pflop_today', 'yardstick_s', 'idea_row', 'idea_table', 'recipe_row', 'seed_accuracies', 'paired_change',
+           'idea_changes', 'seed_by_seed', 'epoch_seconds', 'window_cost', 'same_settings']
 
 # %% ../nbs/12_fastest.ipynb 11
 @dataclass
@@ -77,20 +77,24 @@ def yardstick_s(ideas:Ideas, records:list)->float:
     "The fast recipe's time per run in a sitting: the mean of the medians of its `records` there."
     return statistics.mean(ideas.benches[r].summary['median_wall_time'] for r in records)
 
+IDEA_COLUMNS = ['idea', 'record', 'against', 'sitting', 'yardstick', 'seeds', 'mean_acc_pct', 'min_acc_pct', 'per_seed_pct', 'median_run_s', 'median_eval_s',
+                'fast_s', 'time_vs_fast', 'training_pflop', 'gflop_per_s', 'started', 'machine']
+
 def idea_row(ideas:Ideas, row:dict)->dict:
     "One idea's line of the table: its accuracy over seeds, its time per run against the fast recipe's of its sitting, and its arithmetic."
     b = ideas.benches[row['record']]; s = b.summary; pflop = pflop_today(b.settings)
-    return dict(idea=row['idea'], record=row['record'], against=row['against'], sitting=row['sitting'], seeds=s['seeds'],
+    fast_s = yardstick_s(ideas, row['yardstick'])
+    return dict(idea=row['idea'], record=row['record'], against=row['against'], sitting=row['sitting'], yardstick=row['yardstick'], seeds=s['seeds'],
                 mean_acc_pct=100 * s['mean_test_acc'], min_acc_pct=100 * s['min_test_acc'],
                 per_seed_pct=' '.join(f"{100 * r['test_acc']:.2f}" for r in sorted(b.runs, key=lambda r: r['seed'])),
-                median_run_s=s['median_wall_time'], time_vs_fast=s['median_wall_time'] / yardstick_s(ideas, row['yardstick']),
+                median_run_s=s['median_wall_time'], median_eval_s=statistics.median(r['eval_time'] for r in b.runs), fast_s=fast_s, time_vs_fast=s['median_wall_time'] / fast_s,
                 training_pflop=pflop, gflop_per_s=s['median_achieved_flops'] * pflop / b.settings['training_pflop'] / 1e9,
                 started=started(ideas, row['record']), machine=describe_machine(b.hardware))
 
 def idea_table(ideas:Ideas)->pd.DataFrame:
     "Every row of the manifest whose record and yardstick exist, in the manifest's order."
     shown = [r for r in ideas.rows if r['record'] in ideas.benches and all(y in ideas.benches for y in r['yardstick'])]
-    return pd.DataFrame([idea_row(ideas, r) for r in shown])
+    return pd.DataFrame([idea_row(ideas, r) for r in shown], columns=IDEA_COLUMNS)
 
 def recipe_row(ideas:Ideas, table:pd.DataFrame, recipe:Recipe=RECIPES['fastest'])->int|None:
     "The row of `table` that is `recipe` as it stands (the one with the most seeds, then the latest), found from the settings; None if none is."
@@ -108,7 +112,7 @@ def paired_change(a:BenchResult, b:BenchResult)->dict:
 
 def idea_changes(ideas:Ideas, table:pd.DataFrame)->pd.DataFrame:
     "What each idea did to the row it changes: time (as shares of each sitting's fast recipe), arithmetic, accuracy, and accuracy paired by seed."
-    rows, by_record = [], table.set_index('record')
+    rows, by_record = [], table.drop_duplicates('record').set_index('record')  # a record in two rows reads the same either way
     for _, after in table.iloc[1:].iterrows():
         if after.against not in by_record.index: continue
         before = by_record.loc[after.against]
@@ -123,7 +127,8 @@ def idea_changes(ideas:Ideas, table:pd.DataFrame)->pd.DataFrame:
 def seed_by_seed(a:BenchResult, b:BenchResult)->pd.DataFrame:
     "Each seed both records ran: its accuracy in `a`, in `b` and the difference in points, with the mean over those seeds as a last row."
     x, y = seed_accuracies(a), seed_accuracies(b)
-    d = pd.DataFrame([dict(seed=str(k), a_pct=100 * x[k], b_pct=100 * y[k], change_points=100 * (x[k] - y[k])) for k in sorted(set(x) & set(y))])
+    d = pd.DataFrame([dict(seed=str(k), a_pct=100 * x[k], b_pct=100 * y[k], change_points=100 * (x[k] - y[k])) for k in sorted(set(x) & set(y))],
+                     columns=['seed', 'a_pct', 'b_pct', 'change_points'])
     if len(d): d.loc[len(d)] = dict(seed=f'mean of {len(d)}', a_pct=d.a_pct.mean(), b_pct=d.b_pct.mean(), change_points=d.change_points.mean())
     return d.set_index('seed').round(3)
 

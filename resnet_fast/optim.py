@@ -55,6 +55,7 @@ class Nesterov:
     norm_bias_lr_scale:float = 1.0  # Learning-rate factor of the batch-norm biases
 
     def __post_init__(self):
+        if type(self) is Nesterov: raise ValueError('Nesterov is the base of the optimizers, not one: choose SGD or Muon.')
         for name, v, lo, hi in [('momentum', self.momentum, 0, 0.999), ('weight_decay', self.weight_decay, 0, 1), ('norm_bias_lr_scale', self.norm_bias_lr_scale, 1e-3, 1e3)]:
             check_number(name, v, lo, hi)
 

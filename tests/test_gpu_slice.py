@@ -24,13 +24,19 @@ def test_the_slice_runs_claim_1_by_seed_then_the_brackets_and_a_rerun_redoes_not
     again = gpu_slice(tmp_path / 'results', 1200)
     assert again.returncode == 0 and again.stdout.count('0 combinations to run') == 3, again.stdout[-3000:]
 
-def test_a_budget_too_short_for_a_run_stops_the_slice_cleanly(tmp_path):
-    res = gpu_slice(tmp_path / 'results', 14, seeds='0')  # 4 s for the first sweep: it is stopped inside its first run
-    assert res.returncode == 0 and 'stopped at the budget' in res.stdout, res.stdout[-3000:] + res.stderr[-3000:]
-    folder = tmp_path / 'results' / 'smoke' / 'batch_size'
-    assert not list(folder.glob('*.ipynb')) and not list(folder.glob('.*partial*'))  # nothing half-written is kept as a result
-    assert experiment_table(tmp_path / 'results' / 'smoke', 'batch_size') is None
+def test_a_short_budget_stops_the_slice_cleanly_keeping_only_whole_runs(tmp_path):
+    res = gpu_slice(tmp_path / 'results', 60)  # 30 s for all its sweeps: far too few for its five runs, each with its own kernel
+    assert res.returncode == 0 and 'every run done' not in res.stdout, res.stdout[-3000:] + res.stderr[-3000:]
+    assert 'stopped at the budget' in res.stdout or 'the budget is spent' in res.stdout
+    for experiment in ('batch_size', 'lr_sweep'):  # whatever finished is whole: a notebook and its metrics, in results.csv; nothing partial
+        folder = tmp_path / 'results' / 'smoke' / experiment
+        done = sorted(p.stem for p in folder.glob('*.ipynb'))
+        assert done == sorted(p.stem for p in folder.glob('*.json') if not p.name.endswith('.failed.json'))
+        assert not list(folder.glob('.*partial*'))
+        table = experiment_table(tmp_path / 'results' / 'smoke', experiment)
+        assert (sorted(table.name) if table is not None else []) == done
     ps = subprocess.run(['ps', '-eo', 'args'], capture_output=True, text=True).stdout
     assert str(tmp_path) not in ps  # no run of the slice is left running
-    bad = subprocess.run(['bash', str(REPO / 'tools' / 'gpu_slice.sh')], env=os.environ | dict(BUDGET='ten'), capture_output=True, text=True)
-    assert bad.returncode == 2 and "BUDGET=ten is not allowed" in bad.stderr
+    for budget in ('ten', '30'):
+        bad = subprocess.run(['bash', str(REPO / 'tools' / 'gpu_slice.sh')], env=os.environ | dict(BUDGET=budget), capture_output=True, text=True)
+        assert bad.returncode == 2 and f"BUDGET={budget} is not allowed" in bad.stderr

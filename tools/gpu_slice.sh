@@ -13,7 +13,7 @@
 # The script exits 0 when the budget ends the work, and with the sweep's own status when a sweep fails.
 #
 # Settings (environment):
-#   BUDGET    seconds the whole slice may take (default 540: a 10-minute call with time to copy the records back)
+#   BUDGET    seconds the whole slice may take, at least 60 (default 540: a 10-minute call with time to copy the records back)
 #   PRESET    the scale (default paper: ResNet-18, 35 epochs, the article's exact settings)
 #   DEVICE    where to train (default cuda)
 #   OUT       results folder (default results)
@@ -26,17 +26,20 @@ cd "$(dirname "$0")/.."
 BUDGET=${BUDGET:-540}; PRESET=${PRESET:-paper}; DEVICE=${DEVICE:-cuda}; OUT=${OUT:-results}; SEEDS=${SEEDS:-0 1 2 3 4}
 BRACKETS=${BRACKETS:-batch_size=128 train_size=50000 lr_mult=4,8,16 seed=0|batch_size=512 train_size=50000 lr_mult=1,2,4 seed=0}
 if [ -z "${PYTHON:-}" ]; then if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi; fi
-case "$BUDGET" in ''|*[!0-9]*) echo "gpu_slice: BUDGET=$BUDGET is not allowed: give whole seconds" >&2; exit 2 ;; esac
+case "$BUDGET" in ''|*[!0-9]*) echo "gpu_slice: BUDGET=$BUDGET is not allowed: give whole seconds (at least 60)" >&2; exit 2 ;; esac
+BUDGET=$((10#$BUDGET))  # 0540 is 540 seconds, not octal
+[ "$BUDGET" -ge 60 ] || { echo "gpu_slice: BUDGET=$BUDGET is not allowed: give whole seconds (at least 60)" >&2; exit 2; }
 end=$((SECONDS + BUDGET))
 
 sweep() {
-  local left=$((end - SECONDS - 10))  # 10 s to record the run in flight as interrupted
+  local left=$((end - SECONDS - 30))  # 30 s to record the run in flight as interrupted (killed 15 s after the interrupt at worst)
   if [ $left -le 0 ]; then echo "gpu_slice: the budget is spent; not started: sweep $*"; exit 0; fi
   echo "$(date -u +%FT%TZ) commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown): resnet-fast sweep $* ($left s left)"
-  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" timeout -s INT -k 20 "$left" "$PYTHON" -c 'import sys; from resnet_fast.cli import main; sys.exit(main())' \
+  PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" timeout -s INT -k 15 "$left" "$PYTHON" -c 'import sys; from resnet_fast.cli import main; sys.exit(main())' \
     sweep "$@" --preset "$PRESET" --device "$DEVICE" --out "$OUT"
   local rc=$?
-  if [ $rc -eq 124 ] || [ $rc -eq 130 ]; then echo "gpu_slice: stopped at the budget; run it again to go on"; exit 0; fi
+  # 124: timeout interrupted it at the deadline; 137: killed 15 s later, still not stopped; 130: stopped by a Ctrl-C
+  if [ $rc -eq 124 ] || [ $rc -eq 137 ] || [ $rc -eq 130 ]; then echo "gpu_slice: stopped at the budget; run it again to go on"; exit 0; fi
   [ $rc -eq 0 ] || { echo "gpu_slice: sweep $1 failed (exit $rc)" >&2; exit $rc; }
 }
 
