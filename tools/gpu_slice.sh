@@ -4,7 +4,7 @@
 # own preset, as resumable sweeps that stop themselves before the budget is spent.
 #
 #   BUDGET=540 bash tools/gpu_slice.sh                      # on the GPU machine, from the repository's root
-#   PRESET=smoke DEVICE=cpu BUDGET=300 OUT=/tmp/slice SEEDS='0 1' BRACKETS='batch_size=128 train_size=1000 lr_mult=1,16 seed=0' \
+#   PRESET=smoke DEVICE=cpu BUDGET=300 OUT=toy-results SEEDS='0 1' BRACKETS='batch_size=128 train_size=1000 lr_mult=1,16 seed=0' \
 #     bash tools/gpu_slice.sh                                # the same at toy scale on a CPU (the smoke grid's sizes)
 #
 # Every sweep gets what is left of BUDGET seconds (`timeout -s INT`): at the deadline the run in flight is recorded
