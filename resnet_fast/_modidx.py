@@ -373,5 +373,6 @@ d = { 'settings': { 'branch': 'main',
                                       'resnet_fast.training.run': ('training.html#run', 'resnet_fast/training.py'),
                                       'resnet_fast.training.selective_tta_logits': ( 'training.html#selective_tta_logits',
                                                                                      'resnet_fast/training.py'),
+                                      'resnet_fast.training.total_steps': ('training.html#total_steps', 'resnet_fast/training.py'),
                                       'resnet_fast.training.train': ('training.html#train', 'resnet_fast/training.py'),
                                       'resnet_fast.training.tta_logits': ('training.html#tta_logits', 'resnet_fast/training.py')}}}

@@ -17,7 +17,7 @@ from .data import CIFAR10_MEAN, CIFAR10_STD, CLASSES, Cifar10, load_cifar10
 from .model import freeze_at, freeze_epochs, layer_flops, make_model
 from .machine import hardware, resolve_device, resolve_precision, synchronize
 from .records import Record, check_writable, hold, to_json, write_atomic
-from .training import Recipe, check_seed, run
+from .training import Recipe, check_seed, run, total_steps
 
 # %% auto 0
 __all__ = ['DTYPES', 'PEERS', 'MAX_SEEDS', 'matmul_peak_flops', 'images_trained', 'images_per_run', 'images_run', 'step_flops',
@@ -52,9 +52,8 @@ def matmul_peak_flops(device:str|torch.device='auto', # Device to measure
 
 # %% ../nbs/07_bench.ipynb 9
 def images_trained(train_size:int, batch_size:int, epochs:float)->int:
-    "Images a run trains on: whole batches only, `ceil(batches per epoch x epochs)` of them."
-    steps = train_size // batch_size
-    return max(1, -(-round(steps * epochs * 1e6) // 1_000_000)) * batch_size
+    "Images a run trains on: whole batches only, as many as the training loop's `total_steps`."
+    return total_steps(train_size // batch_size, epochs) * batch_size
 
 def images_per_run(recipe:Recipe)->int: return images_trained(recipe.train_size, recipe.batch_size, recipe.epochs)
 

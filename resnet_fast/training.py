@@ -23,7 +23,7 @@ from .runlog import DIVERGED_LOSS, TrainLog, format_header, format_row, has_dive
 
 # %% auto 0
 __all__ = ['TTA_LEVELS', 'TRAIN_SIZE_MAX', 'MAX_EPOCHS', 'RECIPE_FIELDS', 'RECIPES', 'MAX_SEED', 'tta_logits',
-           'selective_tta_logits', 'evaluate', 'Training', 'train', 'Recipe', 'get_recipe', 'check_seed',
+           'selective_tta_logits', 'evaluate', 'total_steps', 'Training', 'train', 'Recipe', 'get_recipe', 'check_seed',
            'match_norm_momentum', 'run']
 
 # %% ../nbs/02_training.ipynb 6
@@ -61,6 +61,10 @@ def evaluate(net:nn.Module, batches:Batches, device:torch.device, precision:str,
     return total_loss.item() / n, correct.item() / n
 
 # %% ../nbs/02_training.ipynb 10
+def total_steps(steps_per_epoch:int, epochs:float)->int:
+    "Steps of a run: `steps_per_epoch x epochs` rounded up to a whole step, at least one (a product a float's error above a whole number is that number)."
+    return max(1, math.ceil(round(steps_per_epoch * epochs, 6)))
+
 @dataclass(eq=False)
 class Training:
     "A run in progress: the recipe's pieces built for one network and batch size, the log so far, and the step and clock it has reached."
@@ -86,7 +90,7 @@ class Training:
         return cls(net, recipe, batches, device, precision, progress, schedule=recipe.schedule.at(recipe.epochs, batches.batch_size, recipe.lr_mult),
                    optimizer=recipe.optimizer(net, batches.batch_size), scaler=torch.amp.GradScaler('cuda') if precision == 'fp16' else None,
                    average={k: v.clone() for k, v in net.state_dict().items()} if recipe.lookahead else None,
-                   stops=freeze_epochs(net, recipe.freeze), total_steps=max(1, math.ceil(len(batches) * recipe.epochs)))
+                   stops=freeze_epochs(net, recipe.freeze), total_steps=total_steps(len(batches), recipe.epochs))
 
     @property
     def epochs(self)->int: return math.ceil(self.total_steps / len(self.batches))
