@@ -132,7 +132,7 @@ def seed_by_seed(a:BenchResult, b:BenchResult)->pd.DataFrame:
     if len(d): d.loc[len(d)] = dict(seed=f'mean of {len(d)}', a_pct=d.a_pct.mean(), b_pct=d.b_pct.mean(), change_points=d.change_points.mean())
     return d.set_index('seed').round(3)
 
-# %% ../nbs/12_fastest.ipynb 34
+# %% ../nbs/12_fastest.ipynb 35
 def epoch_seconds(benches:list, seeds=None)->dict:
     "Mean seconds per windowed and per whole-image epoch over the runs (of `seeds`, if given) of `benches`, from the epochs' own times."
     out = {'windowed': [], 'whole': []}

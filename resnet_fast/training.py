@@ -183,7 +183,7 @@ def train(net:nn.Module, recipe, # A `Recipe` (see below): what to train and how
     finally: bar.close()  # drawn for the last time here, before any message about how the run ended (Ctrl-C included)
     return training.log
 
-# %% ../nbs/02_training.ipynb 12
+# %% ../nbs/02_training.ipynb 14
 TRAIN_SIZE_MAX = 50_000
 MAX_EPOCHS = 1000
 
@@ -253,7 +253,7 @@ class Recipe:
 
 RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 
-# %% ../nbs/02_training.ipynb 14
+# %% ../nbs/02_training.ipynb 16
 RECIPES = {
     'resnet18': Recipe(  # parts 1-2: Ben Johnson's DAWNBench ResNet-18
         name='resnet18',
@@ -325,7 +325,7 @@ def get_recipe(name:str)->Recipe:
     "The recipe called `name`, or a `ValueError` listing the allowed names."
     return RECIPES[check_choice('recipe', name, sorted(RECIPES))]
 
-# %% ../nbs/02_training.ipynb 21
+# %% ../nbs/02_training.ipynb 23
 MAX_SEED = 2**32 - 1
 
 def check_seed(seed:int)->int:
