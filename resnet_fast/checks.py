@@ -42,6 +42,7 @@ def check_number(name:str, # The setting's name, as the user wrote it (`width`, 
     ok = typed and math.isfinite(value) and (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
     if not ok:
         what = f"{'whole ' if whole else ''}number{f' of {unit}' if unit else ''}"
-        kind = '' if typed or isinstance(value, bool) else f" (a Python {'int' if whole else 'int or float'}, not {type(value).__name__})"
+        plain_fraction = isinstance(value, float) and not value.is_integer()  # 2.5 is simply not whole; 3.0 and int64(3) need the hint
+        kind = '' if typed or plain_fraction or isinstance(value, bool) else f" (a Python {'int' if whole else 'int or float'}, not {type(value).__name__})"
         raise ValueError(f'{name}={value!r} is not allowed: it must be a {what} {_interval(low, high, low_open, high_open)}{kind}.')
     return value
