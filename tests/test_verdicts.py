@@ -149,3 +149,14 @@ def test_smallest_subset_optimum_near_its_instability(unstable_from, best, seeds
     d = frame(sweep_rows(seeds=seeds, best=lambda n: best if n == 6250 else 1.0,
                          unstable_from=lambda n: unstable_from if n == 6250 else full_set_unstable_from, noise=0.002))
     assert {r['claim']: r['verdict'] for r in sweep_claims(d)}['3c'] == verdict
+
+
+@pytest.mark.parametrize('best, unstable_from, hi', [
+    (64.0, 99, math.inf),  # still falling at the grid's last factor, 16: the optimum may lie anywhere beyond it
+    (64.0, 8.0, 3.0),  # still falling at the last stable factor, 4: the optimum lies below the first unstable one, 8
+    (1.0, 99, None),  # a minimum inside the grid: a closed bootstrap interval
+])
+def test_an_optimum_at_the_curves_end_is_open(best, unstable_from, hi):
+    o = optimum(frame(sweep_rows(sizes=(6250,), best=lambda n: best, unstable_from=lambda n: unstable_from)))
+    if hi is None: assert not (o['open_lo'] or o['open_hi']) and -1 < o['lo'] <= o['log2_opt'] <= o['hi'] < 1
+    else: assert o['open_hi'] and o['hi'] == hi and o['lo'] <= o['log2_opt'] < hi
