@@ -69,6 +69,16 @@ def test_instability_verdict(unstable_from, seeds, verdict):
     assert instability_verdict(points, centre=8)[0] == verdict
 
 
+def test_a_curve_cut_short_decides_no_instability_point():
+    "A curve run only up to factor 4 and stable there, (4, inf], cannot tell whether it turns unstable at 8: undecided, not a miss."
+    d = frame([r for r in sweep_rows(unstable_from=lambda n: 8) if r['lr_mult'] <= 4])
+    points = instability_points(d)
+    assert (points.last_stable == 4).all() and points.first_unstable.isin([math.inf]).all()
+    assert instability_verdict(points, centre=8)[0] == 'undecided'
+    whole = instability_points(frame(sweep_rows(best=lambda n: 16.0, unstable_from=lambda n: 99)))  # stable and improving through 16
+    assert (whole.last_stable == 16).all() and instability_verdict(whole, centre=8)[0] == 'not reproduced'  # twice the claimed 8: a miss
+
+
 @pytest.mark.parametrize('best, seeds, noise, verdict', [
     (1.0, (0, 1, 2), 0.002, 'reproduced'),
     (8.0, (0, 1, 2), 0.002, 'not reproduced'),
@@ -155,8 +165,10 @@ def test_smallest_subset_optimum_near_its_instability(unstable_from, best, seeds
     (64.0, 99, math.inf),  # still falling at the grid's last factor, 16: the optimum may lie anywhere beyond it
     (64.0, 8.0, 3.0),  # still falling at the last stable factor, 4: the optimum lies below the first unstable one, 8
     (1.0, 99, None),  # a minimum inside the grid: a closed bootstrap interval
+    (1 / 64, 99, 'low'),  # still falling at the grid's first factor, 1/8: open below, down to 0
 ])
 def test_an_optimum_at_the_curves_end_is_open(best, unstable_from, hi):
     o = optimum(frame(sweep_rows(sizes=(6250,), best=lambda n: best, unstable_from=lambda n: unstable_from)))
     if hi is None: assert not (o['open_lo'] or o['open_hi']) and -1 < o['lo'] <= o['log2_opt'] <= o['hi'] < 1
-    else: assert o['open_hi'] and o['hi'] == hi and o['lo'] <= o['log2_opt'] < hi
+    elif hi == 'low': assert o['open_lo'] and not o['open_hi'] and o['lo'] == -math.inf and o['log2_opt'] == -3
+    else: assert o['open_hi'] and not o['open_lo'] and o['hi'] == hi and o['lo'] <= o['log2_opt'] < hi
