@@ -145,7 +145,7 @@ def vertex(x:np.ndarray, y:np.ndarray)->float:
 def optimum(g:pd.DataFrame, # One curve of `instability`: runs of one batch size, subset and length
             rng_seed:int=0)->dict:
     ("The factor with the lowest final test loss, in log2: the vertex of a parabola through the stable points at the best factor and its "
-     "neighbours, with a bootstrap interval over seeds (nan when a point has one seed), open on a side where the curve's best stable point is its last.")
+     "neighbours, with a bootstrap interval over seeds (nan when a point has one seed), open on a side where the best stable point has no stable neighbour.")
     stable = g[~g.unstable]
     losses = {x: v.to_numpy() for x, v in stable.groupby(np.log2(stable.lr_mult)).test_loss}
     if not losses: return dict(log2_opt=math.nan, lo=math.nan, hi=math.nan, open_lo=False, open_hi=False, best_loss=math.nan, best_losses=np.array([]), seeds=0, samples=np.array([]))
@@ -222,10 +222,12 @@ def sweep_claims(d:pd.DataFrame)->list:
     decided = b is not None and b.seeds_last >= MIN_SEEDS and (open_bracket or b.seeds_first >= MIN_SEEDS)
     near = (math.log2(b.last_stable) - 1, math.log2(b.first_unstable)) if decided else (math.nan, math.nan)  # from half the last stable factor to the first unstable
     bracket = f'({b.last_stable:g}, {b.first_unstable:g}] ({_seeds(b.seeds_last)}/{_seeds(b.seeds_first)} seeds)' if b is not None else 'none'
+    verdict = within(least['lo'], least['hi'], *near)
+    if open_bracket and verdict == 'reproduced': verdict = 'undecided'  # where the curve turns unstable is unknown: "near" can only be refuted
     rows.append(_row('3c', f'at {sizes[0]:,} images the best factor sits near the instability point',
                      f"the optimum's 95% interval within [half the bracket's last stable factor, its first unstable factor] (the bracket decided: >= {MIN_SEEDS} seeds at each edge; "
-                     'an open bracket (f, inf] means unstable only beyond the grid)',
-                     within(least['lo'], least['hi'], *near), f'instability bracket {bracket}, optimum {show(least)}; near: [2^{near[0]:.2f}, 2^{near[1]:.2f}]'))
+                     'an open bracket (f, inf] means unstable only beyond the grid: it can refute the claim, not confirm it)',
+                     verdict, f'instability bracket {bracket}, optimum {show(least)}; near: [2^{near[0]:.2f}, 2^{near[1]:.2f}]'))
     if large == small:
         return rows + [_row(c, f'at the larger batch, {what}', 'as the batch-128 rule', 'undecided', 'no runs at the larger batch size yet')
                        for c, what in (('4a', 'the instability moves to a factor of about 2'), ('4b', 'the best factor and loss stay about the same'))]

@@ -172,3 +172,9 @@ def test_an_optimum_at_the_curves_end_is_open(best, unstable_from, hi):
     if hi is None: assert not (o['open_lo'] or o['open_hi']) and -1 < o['lo'] <= o['log2_opt'] <= o['hi'] < 1
     elif hi == 'low': assert o['open_lo'] and not o['open_hi'] and o['lo'] == -math.inf and o['log2_opt'] == -3
     else: assert o['open_hi'] and not o['open_lo'] and o['hi'] == hi and o['lo'] <= o['log2_opt'] < hi
+
+
+def test_an_open_bracket_cannot_confirm_claim_3c():
+    "Stable through the grid at 6,250 images with the optimum at its last factor: where it turns unstable is unknown, so 3c is undecided."
+    d = frame(sweep_rows(best=lambda n: 16.0 if n == 6250 else 1.0, unstable_from=lambda n: 99, noise=0.002))
+    assert {r['claim']: r['verdict'] for r in sweep_claims(d)}['3c'] == 'undecided'
